@@ -1,0 +1,114 @@
+"""Orchestration overhead: the same search with tracking on (inside a Prefect flow, MLflow SQLite store, Optuna
+SQLite storage) versus off (in-memory Optuna study, no MLflow, no Prefect), as a ratio of wall time.
+
+Trials are sized to ~2 s (digits, C=8, N=1, 8 epochs). The Prefect API server is started before timing: a user of
+flows runs against a server (`prefect server start`, Prefect Cloud); the one-off start of the ephemeral server that
+`dvc repro` stages pay when PREFECT_API_URL is unset is measured and printed separately.
+
+Usage: python benchmarks/orchestration_overhead.py [--trials 10] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+
+from nas.config import Params
+from nas.data import load_prepared, prepare
+from nas.search import records, run_search
+from nas.search.stage import make_objective, search
+from nas.spaces import SPACES
+from nas.strategies import make_sampler
+
+
+def params_for(folder: Path, trials: int) -> Params:
+    return Params.model_validate({
+        "data": {"out": str(folder / "prepared")},
+        "search": {"n_trials": trials, "epochs": 8, "channels": 8, "cells_per_stage": 1,
+                   "storage": f"sqlite:///{folder / 'optuna.db'}", "study_name": None},
+        "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}"},
+    })
+
+
+def workdir(base: Path, name: str) -> Path:
+    """A folder of its own for one run (the stage writes models/ and reports/ in the working directory)."""
+    folder = base / name
+    folder.mkdir()
+    (folder / "prepared").symlink_to(base / "prepared")
+    os.chdir(folder)
+    return folder
+
+
+def tracking_off(params: Params) -> tuple[float, float]:
+    """Wall seconds of the whole search and the part of it spent training."""
+    start = time.perf_counter()
+    s = params.search
+    study = optuna.create_study(direction="maximize", sampler=make_sampler(s.strategy, SPACES[s.space], s.seed, s.strategy_options))
+    done = run_search(study, SPACES[s.space], make_objective(params, load_prepared(params.data.out), None, "cpu"),
+                      s.n_trials, lambda line: None)
+    return time.perf_counter() - start, sum(t.seconds for t in done)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+    from prefect import flow
+    from prefect.testing.utilities import prefect_test_harness
+
+    @flow(name="search")
+    def search_flow(p: Params) -> dict:
+        return search(p, report=lambda line: None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        prepare(params_for(base, 1).data)
+        here = os.getcwd()
+        t0 = time.perf_counter()
+        with prefect_test_harness(server_startup_timeout=120):
+            server_start = time.perf_counter() - t0
+            search_flow(params_for(workdir(base, "warmup"), 1))  # first flow run: client set-up, store migrations
+            offs, ons, extra_off, extra_on, train = [], [], [], [], []
+            for r in range(args.repeats):
+                folder = workdir(base, f"run{r}")
+                # Alternate which goes first: the machine's speed drifts between runs.
+                for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
+                    if mode == "off":
+                        wall, trained = tracking_off(params_for(folder, args.trials))
+                        offs.append(wall)
+                        extra_off.append(wall - trained)
+                        train.append(trained)
+                    else:
+                        start = time.perf_counter()
+                        found = search_flow(params_for(folder, args.trials))
+                        ons.append(time.perf_counter() - start)
+                        study = optuna.load_study(study_name=found["study_name"], storage=found["storage"])
+                        extra_on.append(ons[-1] - sum(t.seconds for t in records(study)))
+                print(f"repeat {r}: off {offs[-1]:.2f} s, on {ons[-1]:.2f} s; "
+                      f"outside training: off {extra_off[-1]:.2f} s, on {extra_on[-1]:.2f} s")
+        os.chdir(here)
+    off, on = statistics.median(offs), statistics.median(ons)
+    print(f"\n=== orchestration overhead, {args.trials} trials of ~{off / args.trials:.2f} s ===")
+    print(f"tracking off (in-memory Optuna, no MLflow, no Prefect): {off:.2f} s")
+    print(f"tracking on  (Prefect flow + MLflow SQLite + Optuna SQLite): {on:.2f} s")
+    print(f"ratio on/off: {on / off:.3f}   (target <= 1.05)")
+    # Training time varies by a few percent from run to run on a shared machine; the time spent outside training is
+    # what orchestration adds, so the ratio with training time held equal isolates it.
+    t, e_off, e_on = statistics.median(train), statistics.median(extra_off), statistics.median(extra_on)
+    print(f"time outside training per trial: off {e_off / args.trials * 1000:.0f} ms, on {e_on / args.trials * 1000:.0f} ms")
+    print(f"ratio with equal training time: {(t + e_on) / (t + e_off):.3f}")
+    print(f"one-off Prefect server start (not in the ratio): {server_start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""params.yaml, validated before any work is done.
+
+Every stage reads its section through ``load_params``; a mistake becomes one ``UserError`` line that names the key
+and the allowed values (the CLI and the flows turn it into exit code 2).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from nas.errors import UserError
+
+DATASETS = ("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(Section):
+    dataset: Literal[DATASETS] = "digits"  # type: ignore[valid-type]
+    root: str = "data/raw"
+    out: str = "data/prepared"
+    download: bool = True
+    val_fraction: float = Field(0.15, gt=0.0, lt=0.5)
+    # Used only by datasets that ship no test split of their own (digits, mnist5k).
+    test_fraction: float = Field(0.15, gt=0.0, lt=0.5)
+    seed: int = Field(0, ge=0)
+
+
+class TrainParams(Section):
+    """Training hyperparameters shared by the search's estimator and the retrain stage."""
+
+    epochs: int = Field(ge=1, le=10_000)
+    batch_size: int = Field(64, ge=1, le=65_536)
+    lr: float = Field(0.05, gt=0.0, le=10.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(5e-4, ge=0.0, le=1.0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    channels: int = Field(ge=1, le=1024)
+    cells_per_stage: int = Field(ge=1, le=64)
+
+
+class SearchParams(TrainParams):
+    space: Literal["nb201"] = "nb201"
+    strategy: str = "regularized_evolution"
+    strategy_options: dict[str, Any] = Field(default_factory=dict)
+    n_trials: int = Field(20, ge=1, le=1_000_000)
+    epochs: int = Field(4, ge=1, le=10_000)
+    channels: int = Field(8, ge=1, le=1024)
+    cells_per_stage: int = Field(1, ge=1, le=64)
+    seed: int = Field(0, ge=0)
+    storage: str = "sqlite:///optuna.db"
+    study_name: str | None = None
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, name: str) -> str:
+        from nas.strategies import STRATEGY_NAMES
+
+        if name not in STRATEGY_NAMES:
+            raise ValueError(f"{name!r} is not one of: {', '.join(STRATEGY_NAMES)}")
+        return name
+
+    @field_validator("strategy_options")
+    @classmethod
+    def _known_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from nas.spaces import SPACES
+        from nas.strategies import make_sampler, strategy_parameters
+
+        name = info.data.get("strategy")
+        if name is None:  # the strategy itself was invalid and is reported
+            return options
+        allowed = strategy_parameters(name)
+        for key in options:
+            if key not in allowed:
+                raise ValueError(f"{key!r} is not an option of {name}; allowed: {', '.join(allowed) or 'none'}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna's experimental-feature notices
+                make_sampler(name, SPACES[info.data.get("space", "nb201")], 0, options)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"bad value for {name}: {exc}") from None
+        return options
+
+
+class RetrainParams(TrainParams):
+    epochs: int = Field(30, ge=1, le=10_000)
+    channels: int = Field(16, ge=1, le=1024)
+    cells_per_stage: int = Field(2, ge=1, le=64)
+    seed: int = Field(0, ge=0)
+
+
+class TrackingParams(Section):
+    # MLFLOW_TRACKING_URI, when set, wins over this.
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str = Field("nas", min_length=1)
+    model_name: str = Field("nas-model", min_length=1)
+
+
+class Params(Section):
+    data: DataParams = Field(default_factory=DataParams)
+    search: SearchParams = Field(default_factory=SearchParams)
+    retrain: RetrainParams = Field(default_factory=RetrainParams)
+    tracking: TrackingParams = Field(default_factory=TrackingParams)
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Params
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            break
+        model = field.annotation
+    return list(model.model_fields)
+
+
+def _one_line(path: Path, error: ValidationError) -> str:
+    first = error.errors()[0]
+    loc = tuple(first["loc"])
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{path}: unknown key {key}; allowed keys here: {', '.join(_fields_at(loc[:-1]))}"
+    message = first["msg"].removeprefix("Value error, ")
+    got = first.get("input")
+    return f"{path}: {key}: {message}" + ("" if isinstance(got, (dict, list)) else f" (got {got!r})")
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml; raises UserError with one line naming the bad key."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such params file")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: top level must be a mapping with keys: {', '.join(Params.model_fields)}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(_one_line(path, exc)) from None
+

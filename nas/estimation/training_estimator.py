@@ -1,0 +1,44 @@
+"""Low-fidelity performance estimation by training (Elsken et al. 2019, §4): each candidate is trained briefly at a
+reduced width and depth, and its validation accuracy after ``epochs`` is its score. The learning curve is kept so
+later estimators (curve extrapolation, multi-fidelity) can read it from the trial log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nas.data import PreparedData
+from nas.spaces import NetworkConfig
+from nas.training import TrainConfig, init_model, train
+from nas.training.loop import EpochCallback
+
+
+@dataclass(frozen=True)
+class Result:
+    val_accuracy: float
+    learning_curve: tuple[float, ...]
+    train_loss: tuple[float, ...]
+    n_params: int
+    seconds: float
+
+
+def estimate(
+    arch: Hashable,
+    space: Any,
+    data: PreparedData,
+    network: NetworkConfig,
+    config: TrainConfig,
+    callbacks: Sequence[EpochCallback] = (),
+) -> Result:
+    """Train ``arch`` built at ``network`` size with ``config``; deterministic for a given ``config.seed`` on CPU."""
+    model = init_model(lambda: space.build(arch, network), config.seed)
+    metrics = train(model, data, config, callbacks)
+    return Result(
+        val_accuracy=metrics["val_accuracy"][-1],
+        learning_curve=tuple(metrics["val_accuracy"]),
+        train_loss=tuple(metrics["train_loss"]),
+        n_params=sum(p.numel() for p in model.parameters()),
+        seconds=metrics["seconds"],
+    )

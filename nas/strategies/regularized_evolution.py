@@ -1,0 +1,42 @@
+"""Regularized (aging) evolution (Real, Aggarwal, Huang & Le, "Regularized Evolution for Image Classifier
+Architecture Search", AAAI 2019).
+
+The one idea: a tournament picks the parent, but the individual removed each cycle is the *oldest*, not the worst,
+so every architecture must keep being re-discovered to stay in the population.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable
+
+from nas.strategies.base import Strategy
+
+
+class RegularizedEvolution(Strategy):
+    """Args:
+        population_size: P, individuals alive at once; the first P proposals are random samples.
+        sample_size: S, tournament size (drawn with replacement, as in the paper's Algorithm 1).
+    """
+
+    def __init__(self, space, seed=0, population_size: int = 20, sample_size: int = 5) -> None:
+        super().__init__(space, seed)
+        if population_size < 2 or not 1 <= sample_size <= population_size:
+            raise ValueError("population_size must be >= 2 and 1 <= sample_size <= population_size")
+        self.population_size = population_size
+        self.sample_size = sample_size
+        self.population: deque[tuple[Hashable, float]] = deque()  # oldest on the left
+        self.asked = 0
+
+    def ask(self) -> Hashable:
+        self.asked += 1
+        if self.asked <= self.population_size or not self.population:
+            return self.space.sample(self.rng)
+        picks = self.rng.integers(len(self.population), size=self.sample_size)
+        parent = max((self.population[i] for i in picks), key=lambda member: member[1])[0]
+        return self.space.mutate(parent, self.rng)
+
+    def tell(self, arch: Hashable, score: float) -> None:
+        self.population.append((arch, score))
+        if len(self.population) > self.population_size:
+            self.population.popleft()

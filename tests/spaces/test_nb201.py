@@ -1,0 +1,96 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from nas.spaces import SPACES, NB201Arch, NetworkConfig
+from nas.spaces.nb201 import EDGES, OP_NAMES, decode, encode
+from tests.conftest import SHARED_TABLE
+
+space = SPACES["nb201"]
+
+
+def test_op_order_is_the_benchmarks():
+    assert OP_NAMES == ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+
+
+@pytest.mark.skipif(not SHARED_TABLE.is_file(), reason="needs ../shared/benchmarks/nb201_cifar10.csv")
+def test_every_benchmark_string_round_trips():
+    strings = pd.read_csv(SHARED_TABLE, usecols=["arch"])["arch"].tolist()
+    assert len(strings) == 15_625
+    archs = [decode(s) for s in strings]
+    assert [encode(a) for a in archs] == strings
+    assert set(archs) == set(space.all())  # the table is exactly this space
+
+
+def test_repr_is_valid_python_and_value_semantics():
+    arch = decode("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
+    again = eval(repr(arch), {"NB201Arch": NB201Arch})  # noqa: S307 - checking the repr pastes back as code
+    assert again == arch and hash(again) == hash(arch)
+    with pytest.raises(AttributeError):
+        arch.ops = ("none",) * 6  # frozen
+    assert len({arch, again}) == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "|none~0|", "|none~0|+|none~0|none~1|", "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+     "|none~1|+|none~0|none~1|+|none~0|none~1|none~2|", "|none~0|+|none~0|none~0|+|none~0|none~1|none~2|"],
+)
+def test_decode_rejects_bad_strings(bad):
+    with pytest.raises(ValueError):
+        decode(bad)
+
+
+def test_arch_rejects_unknown_op():
+    with pytest.raises(ValueError, match="ops from"):
+        NB201Arch(("none",) * 5 + ("conv_5x5",))
+
+
+def test_mutate_changes_exactly_one_edge_and_keeps_input():
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        arch = space.sample(rng)
+        before = arch.ops
+        child = space.mutate(arch, rng)
+        assert arch.ops == before
+        assert sum(a != b for a, b in zip(arch.ops, child.ops)) == 1
+        assert space.is_valid(child)
+
+
+def test_neighbors_are_all_one_edit_away():
+    arch = space.sample(np.random.default_rng(1))
+    neighbors = space.neighbors(arch)
+    assert len(neighbors) == len(set(neighbors)) == len(EDGES) * (len(OP_NAMES) - 1)
+    assert all(sum(a != b for a, b in zip(arch.ops, n.ops)) == 1 for n in neighbors)
+
+
+def test_sample_is_seeded():
+    a = [space.sample(np.random.default_rng(7)) for _ in range(3)]
+    assert a[0] == a[1] == a[2]
+
+
+def test_params_round_trip_and_features():
+    arch = space.sample(np.random.default_rng(3))
+    assert space.from_params(space.to_params(arch)) == arch
+    feats = space.features(arch)
+    assert feats.shape == (30,) and feats.sum() == 6
+
+
+@pytest.mark.parametrize(
+    "config,shape", [(NetworkConfig(8, 1, 1, 10), (2, 1, 8, 8)), (NetworkConfig(16, 2, 3, 100), (2, 3, 32, 32)),
+                     (NetworkConfig(4, 1, 1, 7), (2, 1, 28, 28))],
+)
+def test_build_any_input_and_class_count(config, shape):
+    arch = decode("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|")
+    model = space.build(arch, config)
+    out = model(torch.randn(shape))
+    assert out.shape == (shape[0], config.num_classes)
+    cells = [m for m in model.modules() if type(m).__name__ == "Cell"]
+    assert len(cells) == 3 * config.cells_per_stage
+    assert model.classifier.in_features == 4 * config.channels
+
+
+def test_all_none_cell_still_builds_and_runs():
+    model = space.build(NB201Arch(("none",) * 6), NetworkConfig(4, 1, 1, 3))
+    assert model(torch.randn(2, 1, 8, 8)).shape == (2, 3)

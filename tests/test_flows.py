@@ -1,0 +1,36 @@
+"""The Prefect pipeline flow in-process against Prefect's test harness: stages chained as subflows."""
+
+import json
+import os
+import shutil
+
+import yaml
+from prefect.client.orchestration import get_client
+
+from tests.conftest import ROOT
+
+
+def test_pipeline_flow_chains_the_stage_flows(tmp_path, prefect_api_url, mlflow_uri, prepared_digits, monkeypatch):
+    from flows.pipeline import pipeline
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["out"] = str(tmp_path / "prepared")
+    params["search"].update(n_trials=2, epochs=1, channels=4, strategy="random", strategy_options={})
+    params["retrain"].update(epochs=1, channels=4, cells_per_stage=1)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    metrics = pipeline("params.yaml")
+    assert metrics == json.loads((tmp_path / "reports" / "metrics.json").read_text())
+
+    async def flow_names():
+        async with get_client() as client:
+            runs = await client.read_flow_runs()
+            flows = {f.id: f.name for f in await client.read_flows()}
+            return [(flows[r.flow_id], r.parent_task_run_id is not None, r.state_name) for r in runs]
+
+    import asyncio
+
+    runs = asyncio.run(flow_names())
+    for name in ("prepare", "search", "retrain", "evaluate"):
+        assert (name, True, "Completed") in runs  # each stage ran as a subflow
+    assert ("nas-pipeline", False, "Completed") in runs
