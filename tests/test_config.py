@@ -66,3 +66,19 @@ def test_entry_points_exit_2_with_one_line_and_write_nothing(tmp_path, entry):
     assert len(lines) == 1 and "search.strategy: 'evolution' is not one of" in lines[0], result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert sorted(p.name for p in work.iterdir()) == ["params.yaml"]
+
+
+def test_a_data_error_inside_the_flow_is_one_line_and_exit_2(tmp_path, prefect_api_url):
+    """Bad input found only once the flow runs (dataset files missing offline) still ends as one line, exit 2."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "params.yaml").write_text(yaml.safe_dump({"data": {"dataset": "cifar10", "download": False}}))
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PREFECT_API_URL": prefect_api_url}
+    result = subprocess.run([sys.executable, "-m", "flows.prepare"], cwd=work, capture_output=True, text=True,
+                            timeout=300, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: dataset cifar10: files not found in data/raw/cifar-10-batches-py; put them there or "
+                      "set data.download: true"]
+    assert not (work / "data" / "prepared").exists()

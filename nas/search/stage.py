@@ -22,7 +22,7 @@ from nas.search.runner import fail_orphans, open_study, run_search
 from nas.spaces import SPACES, NetworkConfig
 from nas.strategies import make_sampler
 from nas.tracking import SearchTracker, git_commit, tracking_uri
-from nas.training import TrainConfig, pick_device
+from nas.training import pick_device, train_config
 
 SEARCH_JSON = Path("models/search.json")
 
@@ -61,10 +61,7 @@ def make_objective(
     network = NetworkConfig(s.channels, s.cells_per_stage, data.in_channels, data.num_classes)
     # Every trial trains with the same seed: candidates are compared under the same initialisation and batch order,
     # and a resumed search (whose trial numbers may have a gap) trains each architecture exactly as before.
-    config = TrainConfig(
-        epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay,
-        label_smoothing=s.label_smoothing, seed=s.seed, device=device,
-    )
+    config = train_config(s, device)
     train_params = {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "seed")}
     train_params |= {"channels": s.channels, "cells_per_stage": s.cells_per_stage}
 

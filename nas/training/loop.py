@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,6 +31,12 @@ class TrainConfig:
     label_smoothing: float = 0.0
     seed: int = 0
     device: str = "cpu"
+
+
+def train_config(params: Any, device: str) -> TrainConfig:
+    """The loop's config from a params section that has the training keys (``search`` or ``retrain``)."""
+    keys = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "label_smoothing", "seed")
+    return TrainConfig(**{k: getattr(params, k) for k in keys}, device=device)
 
 
 def pick_device() -> str:

@@ -20,11 +20,11 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from nas.config import Params
-from nas.data import load_prepared
+from nas.data import load_prepared, normalize
 from nas.errors import UserError
 from nas.spaces import SPACES, NetworkConfig
 from nas.tracking import tracking_uri
-from nas.training.loop import TrainConfig, init_model, pick_device, train
+from nas.training.loop import init_model, pick_device, train, train_config
 
 BEST_PT = Path("models/best.pt")
 RETRAIN_JSON = Path("models/retrain.json")
@@ -57,10 +57,7 @@ def retrain(params: Params, search_json: Path = Path("models/search.json"), repo
     data = load_prepared(params.data.out)
     device = pick_device()
     network = NetworkConfig(r.channels, r.cells_per_stage, data.in_channels, data.num_classes)
-    config = TrainConfig(
-        epochs=r.epochs, batch_size=r.batch_size, lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay,
-        label_smoothing=r.label_smoothing, seed=r.seed, device=device,
-    )
+    config = train_config(r, device)
     model = init_model(lambda: space.build(arch, network), r.seed)
     n_params = sum(p.numel() for p in model.parameters())
     report(f"[retrain] {found['best']['arch']} at C={r.channels}, N={r.cells_per_stage} ({n_params:,} params) "
@@ -95,7 +92,7 @@ def retrain(params: Params, search_json: Path = Path("models/search.json"), repo
             BEST_PT,
         )
         mlflow.set_tracking_uri(uri)
-        example = data.test.x[:2].float().numpy()
+        example = normalize(data.test.x[:2], data.manifest).numpy()  # what the network takes: normalised images
         with mlflow.start_run(run_id=run_id):
             info = mlflow.pytorch.log_model(
                 model, name="model", registered_model_name=params.tracking.model_name, input_example=example,

@@ -44,3 +44,9 @@ def test_env_var_wins_over_params(monkeypatch):
     assert tracking_uri("sqlite:///mlflow.db") == "sqlite:///elsewhere.db"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert tracking_uri("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
+
+
+def test_same_study_name_in_another_storage_is_another_search(mlflow_uri):
+    a = SearchTracker.start(mlflow_uri, "exp", "study", {}, {}, storage="sqlite:///a.db")
+    b = SearchTracker.start(mlflow_uri, "exp", "study", {}, {}, storage="sqlite:///b.db")
+    assert a.parent_run_id != b.parent_run_id
