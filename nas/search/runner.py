@@ -12,6 +12,7 @@ import os
 import socket
 import sqlite3
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy import event
 
 from nas.errors import UserError
 from nas.estimation import Result
+from nas.training.loop import EpochCallback
 from nas.stores import sqlite_path, sqlite_wal
 
 WORKER_ATTR = "worker"
@@ -108,7 +110,7 @@ def records(study: optuna.Study) -> list[TrialRecord]:
     ]
 
 
-Objective = Callable[[int, Hashable], Result]
+Objective = Callable[[int, Hashable, EpochCallback], Result]
 
 
 def run_search(
@@ -120,33 +122,41 @@ def run_search(
 ) -> list[TrialRecord]:
     """Run trials until the study holds ``n_trials`` completed ones; returns all completed trials.
 
-    ``objective(trial_number, arch)`` scores one architecture. An exception in it marks the trial failed and is
-    raised again.
+    ``objective(trial_number, arch, on_epoch_end)`` scores one architecture and calls ``on_epoch_end(epoch,
+    metrics)`` after each epoch; the validation accuracy of each epoch becomes the trial's intermediate value. An
+    exception in the objective marks the trial failed and is raised again.
     """
     fail_orphans(study, report)
     done = records(study)
     if done:
         report(f"[search] resuming study {study.study_name!r}: {len(done)}/{n_trials} trials already complete")
     best = max((r.val_accuracy for r in done), default=float("nan"))
-    while len(done) < n_trials:
-        trial = study.ask()
-        trial.set_user_attr(WORKER_ATTR, _this_worker())
-        arch = space.suggest(trial)
-        trial.set_user_attr("arch", space.encode(arch))
-        try:
-            result = objective(trial.number, arch)
-        except BaseException:
-            study.tell(trial, state=TrialState.FAIL)
-            raise
-        for step, value in enumerate(result.learning_curve):
-            trial.report(value, step)
-        trial.set_user_attr("seconds", result.seconds)
-        trial.set_user_attr("n_params", result.n_params)
-        study.tell(trial, result.val_accuracy)
-        done.append(TrialRecord(trial.number, space.encode(arch), result.val_accuracy, result.seconds))
-        best = result.val_accuracy if not best >= result.val_accuracy else best
-        report(
-            f"[search] trial {len(done)}/{n_trials} (#{trial.number})  val_acc={result.val_accuracy:.4f}  "
-            f"best={best:.4f}  {result.seconds:.1f}s  {space.encode(arch)}"
-        )
+    # The learning curve is written while the next epochs train; only the trial's last writes wait for the store.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="optuna-writer") as writer:
+        while len(done) < n_trials:
+            trial = study.ask()
+            trial.set_user_attr(WORKER_ATTR, _this_worker())  # at once: it tells a restart whether this trial is orphaned
+            arch = space.suggest(trial)
+            writes = [writer.submit(trial.set_user_attr, "arch", space.encode(arch))]
+
+            def on_epoch_end(epoch: int, metrics: dict[str, float], trial=trial, writes=writes) -> None:
+                writes.append(writer.submit(trial.report, metrics["val_accuracy"], epoch))
+
+            try:
+                result = objective(trial.number, arch, on_epoch_end)
+                for write in writes:
+                    write.result()
+            except BaseException:
+                wait(writes)
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+            trial.set_user_attr("seconds", result.seconds)
+            trial.set_user_attr("n_params", result.n_params)
+            study.tell(trial, result.val_accuracy)
+            done.append(TrialRecord(trial.number, space.encode(arch), result.val_accuracy, result.seconds))
+            best = result.val_accuracy if not best >= result.val_accuracy else best
+            report(
+                f"[search] trial {len(done)}/{n_trials} (#{trial.number})  val_acc={result.val_accuracy:.4f}  "
+                f"best={best:.4f}  {result.seconds:.1f}s  {space.encode(arch)}"
+            )
     return done

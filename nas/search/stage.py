@@ -18,11 +18,12 @@ import yaml
 from nas.config import Params
 from nas.data import PreparedData, load_prepared
 from nas.estimation import Result, estimate
-from nas.search.runner import fail_orphans, open_study, run_search
+from nas.search.runner import Objective, fail_orphans, open_study, run_search
 from nas.spaces import SPACES, NetworkConfig
 from nas.strategies import make_sampler
 from nas.tracking import SearchTracker, git_commit, tracking_uri
 from nas.training import pick_device, train_config
+from nas.training.loop import EpochCallback
 
 SEARCH_JSON = Path("models/search.json")
 
@@ -53,9 +54,7 @@ def dvc_data_hash(lock: Path = Path("dvc.lock"), out: str = "data/prepared") -> 
     return "untracked"
 
 
-def make_objective(
-    params: Params, data: PreparedData, tracker: SearchTracker | None, device: str
-) -> Callable[[int, Hashable], Result]:
+def make_objective(params: Params, data: PreparedData, tracker: SearchTracker | None, device: str) -> Objective:
     s = params.search
     space = SPACES[s.space]
     network = NetworkConfig(s.channels, s.cells_per_stage, data.in_channels, data.num_classes)
@@ -65,10 +64,10 @@ def make_objective(
     train_params = {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "seed")}
     train_params |= {"channels": s.channels, "cells_per_stage": s.cells_per_stage}
 
-    def objective(number: int, arch: Hashable) -> Result:
+    def objective(number: int, arch: Hashable, on_epoch_end: EpochCallback) -> Result:
         run = tracker.start_trial(number, space.encode(arch), train_params) if tracker else None
         try:
-            result = estimate(arch, space, data, network, config, [run.on_epoch_end] if run else [])
+            result = estimate(arch, space, data, network, config, [on_epoch_end, *([run.on_epoch_end] if run else [])])
         except BaseException:
             if run:
                 run.fail()

@@ -22,9 +22,11 @@ from nas.strategies import make_sampler
 space = SPACES["nb201"]
 
 
-def fake_objective(number, arch) -> Result:
-    """The fast fake estimator: a fixed function of the architecture."""
+def fake_objective(number, arch, on_epoch_end) -> Result:
+    """The fast fake estimator: a fixed function of the architecture, with a two-epoch learning curve."""
     score = sum(op.startswith("nor_conv") for op in arch.ops) / 6
+    for epoch, value in enumerate((score / 2, score)):
+        on_epoch_end(epoch, {"val_accuracy": value, "train_loss": 1 - value})
     return Result(score, (score / 2, score), (1.0, 0.5), 100, 0.01)
 
 
@@ -53,12 +55,14 @@ def test_reopening_a_study_with_other_settings_is_refused(tmp_path):
 def test_objective_error_fails_the_trial_and_propagates(tmp_path):
     study = open_study(f"sqlite:///{tmp_path / 'o.db'}", "s", make_sampler("random", space, 0), {})
 
-    def broken(number, arch):
+    def broken(number, arch, on_epoch_end):
+        on_epoch_end(0, {"val_accuracy": 0.5})
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
         run_search(study, space, broken, 3, lambda _: None)
-    assert [t.state for t in study.get_trials()] == [TrialState.FAIL]
+    (trial,) = study.get_trials()
+    assert trial.state == TrialState.FAIL and trial.intermediate_values == {0: 0.5}
 
 
 def _tiny_params(folder: Path, prepared: Path, storage: str) -> Path:
