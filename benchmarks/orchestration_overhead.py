@@ -1,7 +1,8 @@
 """Orchestration overhead: the same search with tracking on (inside a Prefect flow, MLflow SQLite store, Optuna
 SQLite storage) versus off (in-memory Optuna study, no MLflow, no Prefect), as a ratio of wall time.
 
-Trials are sized to ~2 s (digits, C=8, N=1, 8 epochs). The Prefect API server is started before timing: a user of
+Trials are sized to ~2 s (digits, C=8, N=1, 8 epochs). The stores are created by a warm-up search first, as a
+user's first search creates them; every timed search then adds a study and a parent run to them. The Prefect API server is started before timing: a user of
 flows runs against a server (`prefect server start`, Prefect Cloud); the one-off start of the ephemeral server that
 `dvc repro` stages pay when PREFECT_API_URL is unset is measured and printed separately.
 
@@ -28,11 +29,13 @@ from nas.strategies import make_sampler
 
 
 def params_for(folder: Path, trials: int) -> Params:
+    """One search per folder; the stores are shared, as a user's searches share theirs (steady state: the stores
+    exist, as after a user's first search)."""
     return Params.model_validate({
         "data": {"out": str(folder / "prepared")},
         "search": {"n_trials": trials, "epochs": 8, "channels": 8, "cells_per_stage": 1,
-                   "storage": f"sqlite:///{folder / 'optuna.db'}", "study_name": None},
-        "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}"},
+                   "storage": f"sqlite:///{folder.parent / 'optuna.db'}", "study_name": f"bench-{folder.name}"},
+        "tracking": {"uri": f"sqlite:///{folder.parent / 'mlflow.db'}"},
     })
 
 

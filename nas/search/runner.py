@@ -38,10 +38,11 @@ class TrialRecord:
 
 
 def _storage(url: str) -> optuna.storages.BaseStorage:
-    storage = optuna.storages.RDBStorage(url)
     path = sqlite_path(url)
     if path is not None:
-        sqlite_wal(path)
+        sqlite_wal(path)  # also creates the folder
+    storage = optuna.storages.RDBStorage(url)
+    if path is not None:
         # In WAL mode, synchronous=NORMAL is still safe from corruption; a power cut may lose the last commits
         # (at worst the trial in flight, which a restart runs again). It halves the cost of each trial's writes.
         event.listen(storage.engine, "connect", lambda conn, _: conn.execute("PRAGMA synchronous=NORMAL"))
@@ -55,7 +56,7 @@ def open_study(storage: str, name: str, sampler: optuna.samplers.BaseSampler, id
         study = optuna.create_study(
             storage=_storage(storage), study_name=name, sampler=sampler, direction="maximize", load_if_exists=True
         )
-    except (ImportError, ValueError, sqlalchemy.exc.ArgumentError, sqlite3.Error) as exc:
+    except (ImportError, ValueError, OSError, sqlalchemy.exc.SQLAlchemyError, sqlite3.Error) as exc:
         raise UserError(f"search.storage: cannot open {storage!r} ({exc})") from None
     recorded = study.user_attrs.get("identity")
     if recorded is None:

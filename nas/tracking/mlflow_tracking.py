@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -18,10 +19,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from nas.errors import UserError
 from nas.stores import sqlite_path, sqlite_wal
 
 STUDY_TAG = "optuna_study"
@@ -67,12 +70,15 @@ class SearchTracker:
     ) -> SearchTracker:
         """Open the parent run of study ``study_name`` in ``storage``: the existing one when the search is resumed,
         else a new one."""
-        path = sqlite_path(uri)
-        if path is not None:
-            sqlite_wal(path)
-        client = MlflowClient(tracking_uri=uri)
-        found = client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        try:
+            path = sqlite_path(uri)
+            if path is not None:
+                sqlite_wal(path)
+            client = MlflowClient(tracking_uri=uri)
+            found = client.get_experiment_by_name(experiment)
+            experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        except (MlflowException, OSError, sqlite3.Error) as exc:
+            raise UserError(f"tracking.uri: cannot open the MLflow store {uri!r} ({str(exc).strip().splitlines()[0]})") from None
         existing = client.search_runs(
             [experiment_id],
             filter_string=(

@@ -123,3 +123,9 @@ def test_sigkill_mid_search_then_restart_ends_as_an_uninterrupted_search(tmp_pat
     expected = optuna.load_study(study_name="resume", storage=clean_storage).get_trials(states=(TrialState.COMPLETE,))
     assert [t.params for t in complete] == [t.params for t in expected]
     assert [t.value for t in complete] == [t.value for t in expected]
+
+
+@pytest.mark.parametrize("url", ["foo://bar", "sqlite:////proc/no/such/dir.db"])
+def test_unusable_storage_is_a_user_error(url):
+    with pytest.raises(UserError, match=r"search.storage: cannot open"):
+        open_study(url, "s", make_sampler("random", space, 0), {})

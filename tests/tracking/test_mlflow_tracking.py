@@ -1,7 +1,9 @@
 import json
 
+import pytest
 from mlflow.tracking import MlflowClient
 
+from nas.errors import UserError
 from nas.tracking import SearchTracker, tracking_uri
 
 
@@ -50,3 +52,8 @@ def test_same_study_name_in_another_storage_is_another_search(mlflow_uri):
     a = SearchTracker.start(mlflow_uri, "exp", "study", {}, {}, storage="sqlite:///a.db")
     b = SearchTracker.start(mlflow_uri, "exp", "study", {}, {}, storage="sqlite:///b.db")
     assert a.parent_run_id != b.parent_run_id
+
+
+def test_unusable_tracking_uri_is_a_user_error():
+    with pytest.raises(UserError, match=r"^tracking.uri: cannot open the MLflow store 'foo://bar' \(Model registry"):
+        SearchTracker.start("foo://bar", "exp", "s", {}, {})
