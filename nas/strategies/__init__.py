@@ -12,12 +12,14 @@ from typing import Any
 import optuna
 
 from nas.strategies.base import Strategy
+from nas.strategies.local_search import LocalSearch
 from nas.strategies.optuna_sampler import ReseededSampler, StrategySampler
 from nas.strategies.random_search import RandomSearch
 from nas.strategies.regularized_evolution import RegularizedEvolution
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "random": RandomSearch,
+    "local_search": LocalSearch,
     "regularized_evolution": RegularizedEvolution,
 }
 OPTUNA_SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {

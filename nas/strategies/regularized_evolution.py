@@ -19,7 +19,7 @@ class RegularizedEvolution(Strategy):
         sample_size: S, tournament size (drawn with replacement, as in the paper's Algorithm 1).
     """
 
-    def __init__(self, space, seed=0, population_size: int = 20, sample_size: int = 5) -> None:
+    def __init__(self, space, seed=0, population_size: int = 20, sample_size: int = 10) -> None:
         super().__init__(space, seed)
         if population_size < 2 or not 1 <= sample_size <= population_size:
             raise ValueError("population_size must be >= 2 and 1 <= sample_size <= population_size")

@@ -1,0 +1,72 @@
+"""Tabular benchmarks: a table that answers "how good is this architecture" with zero training.
+
+The format is that of the NAS-Bench-201 table shipped in ``data/nb201_cifar10.csv`` (Dong & Yang, ICLR 2020; columns
+and provenance in ``data/README.md``): one row per architecture of the NB201 cell space. A table in the same format
+for another dataset works unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from nas.errors import UserError
+from nas.spaces.nb201 import NB201Arch, decode
+
+NB201_CIFAR10 = Path(__file__).parent / "data" / "nb201_cifar10.csv"
+COLUMNS = ("arch", "val_acc_12", "val_acc_200", "test_acc_200", "train_time_12_s", "params_m")
+
+
+@dataclass(frozen=True)
+class Entry:
+    val_acc_12: float
+    val_acc_200: float
+    test_acc_200: float
+    train_time_12_s: float
+    params_m: float
+
+
+@dataclass(frozen=True)
+class TabularBenchmark:
+    """Rows by architecture. ``path`` names the table in errors and reports."""
+
+    path: str
+    entries: dict[NB201Arch, Entry]
+
+    @classmethod
+    def from_csv(cls, path: str | Path = NB201_CIFAR10) -> TabularBenchmark:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"{path}: no such benchmark table")
+        try:
+            table = pd.read_csv(path)
+        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+            raise UserError(f"{path}: not a CSV table ({str(exc).splitlines()[0]})") from None
+        missing = [c for c in COLUMNS if c not in table.columns]
+        if missing:
+            raise UserError(f"{path}: missing column(s) {', '.join(missing)}; a table needs {', '.join(COLUMNS)}")
+        numeric = table[list(COLUMNS[1:])].apply(pd.to_numeric, errors="coerce")
+        bad = numeric.isna().any(axis=1) | (numeric["train_time_12_s"] < 0)
+        if bad.any():
+            row = int(bad.idxmax())
+            raise UserError(f"{path}: row {row + 2} has a missing, non-numeric or negative value in "
+                            f"{', '.join(COLUMNS[1:])}")
+        entries: dict[NB201Arch, Entry] = {}
+        for line, (text, values) in enumerate(zip(table["arch"], numeric.itertuples(index=False)), start=2):
+            try:
+                arch = decode(str(text))
+            except ValueError as exc:
+                raise UserError(f"{path}: row {line}: {exc}") from None
+            if arch in entries:
+                raise UserError(f"{path}: row {line}: architecture {text} appears twice")
+            entries[arch] = Entry(*map(float, values))
+        return cls(str(path), entries)
+
+    def __getitem__(self, arch: NB201Arch) -> Entry:
+        return self.entries[arch]
+
+    def best(self, column: str = "test_acc_200") -> tuple[NB201Arch, float]:
+        arch = max(self.entries, key=lambda a: getattr(self.entries[a], column))
+        return arch, getattr(self.entries[arch], column)
