@@ -79,6 +79,6 @@ def test_a_data_error_inside_the_flow_is_one_line_and_exit_2(tmp_path, prefect_a
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: dataset cifar10: files not found in data/raw/cifar-10-batches-py; put them there or "
+    assert errors == ["error: dataset cifar10: files not found in data/raw/cifar-10-batches-py; put them there or "
                       "set data.download: true"]
     assert not (work / "data" / "prepared").exists()

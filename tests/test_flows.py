@@ -1,8 +1,7 @@
 """The Prefect pipeline flow in-process against Prefect's test harness: stages chained as subflows."""
 
+import asyncio
 import json
-import os
-import shutil
 
 import yaml
 from prefect.client.orchestration import get_client
@@ -10,7 +9,7 @@ from prefect.client.orchestration import get_client
 from tests.conftest import ROOT
 
 
-def test_pipeline_flow_chains_the_stage_flows(tmp_path, prefect_api_url, mlflow_uri, prepared_digits, monkeypatch):
+def test_pipeline_flow_chains_the_stage_flows(tmp_path, prefect_api_url, mlflow_uri, monkeypatch):
     from flows.pipeline import pipeline
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -27,8 +26,6 @@ def test_pipeline_flow_chains_the_stage_flows(tmp_path, prefect_api_url, mlflow_
             runs = await client.read_flow_runs()
             flows = {f.id: f.name for f in await client.read_flows()}
             return [(flows[r.flow_id], r.parent_task_run_id is not None, r.state_name) for r in runs]
-
-    import asyncio
 
     runs = asyncio.run(flow_names())
     for name in ("prepare", "search", "retrain", "evaluate"):

@@ -66,11 +66,6 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.T
     return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
 
-def evaluate_accuracy(model: nn.Module, split: Split, manifest: dict, device: str) -> float:
-    x, y = _on_device(split, manifest, device)
-    return (predict(model, x) == y).float().mean().item()
-
-
 def train(
     model: nn.Module,
     data: PreparedData,
