@@ -31,3 +31,11 @@ def test_pipeline_flow_chains_the_stage_flows(tmp_path, prefect_api_url, mlflow_
     for name in ("prepare", "search", "retrain", "evaluate"):
         assert (name, True, "Completed") in runs  # each stage ran as a subflow
     assert ("nas-pipeline", False, "Completed") in runs
+
+
+def test_bench_flow(tmp_path, prefect_api_url, mlflow_uri):
+    from flows.bench import bench_flow
+
+    out = bench_flow("random,re", runs=2, budget_s=1500, out=str(tmp_path / "bench"), uri=mlflow_uri)
+    assert [row["strategy"] for row in out["summary"]] == ["random", "regularized_evolution"]
+    assert out["mlflow_run_id"] and (tmp_path / "bench" / "anytime.png").is_file()

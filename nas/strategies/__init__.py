@@ -7,13 +7,14 @@ sampler, so the pipeline drives every strategy the same way and the Optuna study
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any
 
 import optuna
 
 from nas.strategies.base import Strategy
 from nas.strategies.local_search import LocalSearch
-from nas.strategies.optuna_sampler import ReseededSampler, StrategySampler
+from nas.strategies.optuna_sampler import ReseededSampler, SamplerStrategy, StrategySampler
 from nas.strategies.random_search import RandomSearch
 from nas.strategies.regularized_evolution import RegularizedEvolution
 
@@ -26,6 +27,8 @@ OPTUNA_SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
 }
 STRATEGY_NAMES: tuple[str, ...] = (*STRATEGIES, *OPTUNA_SAMPLERS)
+# Short names accepted where strategies are listed on a command line.
+ALIASES: dict[str, str] = {"re": "regularized_evolution", "local": "local_search"}
 
 
 def strategy_parameters(name: str) -> list[str]:
@@ -46,4 +49,16 @@ def make_sampler(name: str, space: Any, seed: int, options: dict[str, Any] | Non
     raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(STRATEGY_NAMES)}")
 
 
-__all__ = ["STRATEGIES", "OPTUNA_SAMPLERS", "STRATEGY_NAMES", "Strategy", "StrategySampler", "make_sampler"]
+def make_strategy(name: str, space: Any, seed: int, options: dict[str, Any] | None = None) -> Any:
+    """An ask/tell object for strategy ``name`` (Optuna samplers run over an in-memory study)."""
+    options = dict(options or {})
+    if name in STRATEGIES:
+        return STRATEGIES[name](space, seed=seed, **options)
+    if name in OPTUNA_SAMPLERS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return SamplerStrategy(OPTUNA_SAMPLERS[name](seed=seed, **options), space)
+    raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(STRATEGY_NAMES)}")
+
+
+__all__ = ["STRATEGIES", "OPTUNA_SAMPLERS", "STRATEGY_NAMES", "Strategy", "StrategySampler", "make_sampler", "make_strategy", "ALIASES"]

@@ -85,3 +85,22 @@ class ReseededSampler(optuna.samplers.BaseSampler):
 
     def after_trial(self, study, trial, state, values) -> None:
         self._inner.after_trial(study, trial, state, values)
+
+
+class SamplerStrategy:
+    """An Optuna sampler behind the ask/tell contract, over an in-memory study: lets the tabular harness run
+    Optuna's samplers exactly as it runs native strategies."""
+
+    def __init__(self, sampler: optuna.samplers.BaseSampler, space: Any) -> None:
+        self.space = space
+        self.study = optuna.create_study(direction="maximize", sampler=sampler)
+        self._pending: dict[Any, list[optuna.Trial]] = {}
+
+    def ask(self) -> Any:
+        trial = self.study.ask()
+        arch = self.space.suggest(trial)
+        self._pending.setdefault(arch, []).append(trial)
+        return arch
+
+    def tell(self, arch: Any, score: float) -> None:
+        self.study.tell(self._pending[arch].pop(), score)

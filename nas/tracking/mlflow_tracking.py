@@ -196,3 +196,24 @@ class TrialRun:
     def fail(self) -> None:
         self._flush()
         self.tracker.submit(lambda: self.tracker.client.set_terminated(self.run_id, status="FAILED"))
+
+
+def log_bench(uri: str, experiment: str, params: dict[str, Any], per_strategy: dict[str, dict[str, float]],
+              artifacts: Iterable[str]) -> str:
+    """One parent run per benchmark comparison, one child run per strategy; returns the parent run id."""
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    parent = client.create_run(experiment_id, run_name="bench", tags={ROLE_TAG: "bench"}).info.run_id
+    client.log_batch(parent, params=[Param(k, str(v)) for k, v in params.items()])
+    stamp = _now_ms()
+    for name, metrics in per_strategy.items():
+        child = client.create_run(experiment_id, run_name=name,
+                                  tags={MLFLOW_PARENT_RUN_ID: parent, ROLE_TAG: "bench-strategy"}).info.run_id
+        client.log_batch(child, metrics=[Metric(k, float(v), stamp, 0) for k, v in metrics.items()],
+                         params=[Param("strategy", name)])
+        client.set_terminated(child)
+    for path in artifacts:
+        client.log_artifact(parent, path)
+    client.set_terminated(parent)
+    return parent

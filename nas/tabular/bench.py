@@ -1,0 +1,157 @@
+"""``nas bench``: strategies compared under the NAS-Bench-201 protocol on a tabular benchmark.
+
+For each strategy, ``runs`` independent runs seeded from ``(seed, run)`` (so run r of every strategy shares its
+seed); writes ``results.csv`` (one row per run), ``summary.csv`` (mean and std of test_acc_200 per strategy) and
+``anytime.png`` (mean best-so-far test_acc_200 against simulated time, ±1 std band).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from nas.spaces import SPACES  # noqa: E402
+from nas.strategies import make_strategy  # noqa: E402
+from nas.tabular.benchmark import TabularBenchmark  # noqa: E402
+from nas.tabular.protocol import ProtocolRun, run_protocol  # noqa: E402
+
+_TABLES: dict[str, TabularBenchmark] = {}  # one parsed table per worker process
+
+
+def run_seed(seed: int, run: int) -> int:
+    return int(np.random.SeedSequence([seed, run]).generate_state(1)[0])
+
+
+def _one_run(table: str, strategy: str, run: int, seed: int, budget_s: float) -> ProtocolRun:
+    if table not in _TABLES:
+        _TABLES[table] = TabularBenchmark.from_csv(table)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return run_protocol(make_strategy(strategy, SPACES["nb201"], run_seed(seed, run)), _TABLES[table], budget_s)
+
+
+def run_bench(
+    table: str | Path, strategies: Sequence[str], runs: int, budget_s: float, seed: int = 0, jobs: int = 1,
+    report: Callable[[str], None] = print,
+) -> tuple[pd.DataFrame, dict[str, list[ProtocolRun]]]:
+    """Returns the results table and, per strategy, the runs (with their anytime curves)."""
+    table = str(table)
+    _TABLES[table] = TabularBenchmark.from_csv(table)  # fail early, with the table's own error
+    out: dict[str, list[ProtocolRun]] = {}
+    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
+    try:
+        for name in strategies:
+            start = time.perf_counter()
+            if pool:
+                futures = [pool.submit(_one_run, table, name, r, seed, budget_s) for r in range(runs)]
+                out[name] = [f.result() for f in futures]
+            else:
+                out[name] = [_one_run(table, name, r, seed, budget_s) for r in range(runs)]
+            acc = np.array([r.test_acc_200 for r in out[name]])
+            report(f"[bench] {name:<22} {runs} runs  test_acc_200 {acc.mean():.2f} ± {acc.std():.2f}  "
+                   f"({time.perf_counter() - start:.1f} s)")
+    finally:
+        if pool:
+            pool.shutdown()
+    rows = [{"strategy": name, "run": i, **{k: v for k, v in asdict(r).items() if k != "anytime"}}
+            for name, results in out.items() for i, r in enumerate(results)]
+    columns = ["strategy", "run", "arch", "val_acc_12", "test_acc_200", "queries", "sim_time_s"]
+    return pd.DataFrame(rows, columns=columns), out
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    grouped = results.groupby("strategy", sort=False)["test_acc_200"]
+    summary = pd.DataFrame({"runs": grouped.size(), "mean_test_acc_200": grouped.mean(),
+                            "std_test_acc_200": grouped.std(ddof=0)})
+    return summary.reset_index().round(4)
+
+
+def anytime_plot(runs: dict[str, list[ProtocolRun]], budget_s: float, path: Path) -> Path:
+    grid = np.geomspace(budget_s / 200, budget_s, 200)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    low, high = [], []
+    for name, results in runs.items():
+        curves = []
+        for r in results:
+            times, accs = zip(*r.anytime, strict=True)
+            idx = np.searchsorted(times, grid, side="right") - 1  # best so far at each grid time
+            curves.append(np.where(idx >= 0, np.asarray(accs)[np.clip(idx, 0, None)], np.nan))
+        curves = np.array(curves)
+        valid = ~np.any(np.isnan(curves), axis=0)  # from the time every run has evaluated something
+        mean, std = curves[:, valid].mean(axis=0), curves[:, valid].std(axis=0)
+        ax.plot(grid[valid], mean, label=name)
+        ax.fill_between(grid[valid], mean - std, mean + std, alpha=0.15)
+        late = grid[valid] >= budget_s / 10  # zoom on where strategies differ, not the noisy first evaluations
+        low.extend((mean - std)[late])
+        high.extend((mean + std)[late])
+    ax.set_xscale("log")
+    if low:
+        ax.set_ylim(min(low) - 0.3, max(high) + 0.3)
+    ax.set_xlabel("simulated training time (s)")
+    ax.set_ylabel("test accuracy of best-by-validation architecture (%)")
+    ax.set_title(f"NAS-Bench-201 protocol, {len(next(iter(runs.values())))} runs per strategy")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_bench(results: pd.DataFrame, runs: dict[str, list[ProtocolRun]], budget_s: float, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    results.to_csv(out / "results.csv", index=False)
+    summarize(results).to_csv(out / "summary.csv", index=False)
+    return [out / "results.csv", out / "summary.csv", anytime_plot(runs, budget_s, out / "anytime.png")]
+
+
+def resolve_strategies(text: str) -> list[str]:
+    """Comma-separated names (aliases allowed) -> registry names; UserError naming the allowed ones."""
+    from nas.errors import UserError
+    from nas.strategies import ALIASES, STRATEGY_NAMES
+
+    names = [ALIASES.get(n.strip(), n.strip()) for n in text.split(",") if n.strip()]
+    for name in names:
+        if name not in STRATEGY_NAMES:
+            allowed = ", ".join([*STRATEGY_NAMES, *(f"{a} (= {n})" for a, n in ALIASES.items())])
+            raise UserError(f"--strategies: unknown strategy {name!r}; allowed: {allowed}")
+    if not names:
+        raise UserError("--strategies: name at least one strategy")
+    return names
+
+
+def compare(
+    table: str | Path, strategies: Sequence[str], runs: int, budget_s: float, out: str | Path, seed: int = 0,
+    jobs: int = 1, tracking_uri: str | None = None, experiment: str = "nas-bench",
+    report: Callable[[str], None] = print,
+) -> dict[str, object]:
+    """Run, write ``out/{results,summary}.csv`` and ``out/anytime.png``, and (with a tracking URI) log one MLflow
+    parent run with a child per strategy. Returns the summary rows and the MLflow run id."""
+    from nas.errors import UserError
+    from nas.tracking import log_bench
+
+    if runs < 1 or budget_s <= 0 or jobs < 1:
+        raise UserError("--runs and --jobs must be >= 1 and --budget-s > 0")
+    results, per_run = run_bench(table, strategies, runs, budget_s, seed, jobs, report)
+    paths = write_bench(results, per_run, budget_s, Path(out))
+    report(f"[bench] wrote {', '.join(str(p) for p in paths)}")
+    summary = summarize(results)
+    run_id = None
+    if tracking_uri:
+        metrics = {row.strategy: {"mean_test_acc_200": row.mean_test_acc_200, "std_test_acc_200": row.std_test_acc_200,
+                                  "runs": row.runs} for row in summary.itertuples()}
+        params = {"table": str(table), "strategies": ",".join(strategies), "runs": runs, "budget_s": budget_s,
+                  "seed": seed}
+        run_id = log_bench(tracking_uri, experiment, params, metrics, [str(p) for p in paths])
+        report(f"[bench] MLflow run {run_id} at {tracking_uri}")
+    return {"summary": summary.to_dict(orient="records"), "mlflow_run_id": run_id}
