@@ -28,7 +28,7 @@ def test_shipped_params_are_valid_and_defaults_fill_gaps(tmp_path):
         ("search:\n  epochs: 0\n", r"search.epochs: Input should be greater than or equal to 1 \(got 0\)"),
         ("search:\n  lr: fast\n", "search.lr: Input should be a valid number"),
         ("data:\n  dataset: imagenet\n", "data.dataset: Input should be 'digits', 'mnist5k', .* or 'svhn'"),
-        ("search:\n  strategy: evolution\n", "search.strategy: 'evolution' is not one of: random, local_search, regularized_evolution, tpe"),
+        ("search:\n  strategy: evolution\n", "search.strategy: 'evolution' is not one of: random, local_search, regularized_evolution, mcts, tpe"),
         ("search:\n  strategy_options: {pop: 3}\n", "search.strategy_options: 'pop' is not an option of "
          "regularized_evolution; allowed: population_size, sample_size"),
         ("search:\n  strategy_options: {population_size: 1}\n", "search.strategy_options: bad value"),

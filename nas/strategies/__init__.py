@@ -14,6 +14,7 @@ import optuna
 
 from nas.strategies.base import Strategy
 from nas.strategies.local_search import LocalSearch
+from nas.strategies.mcts import MCTS
 from nas.strategies.optuna_sampler import ReseededSampler, SamplerStrategy, StrategySampler
 from nas.strategies.random_search import RandomSearch
 from nas.strategies.regularized_evolution import RegularizedEvolution
@@ -22,6 +23,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "random": RandomSearch,
     "local_search": LocalSearch,
     "regularized_evolution": RegularizedEvolution,
+    "mcts": MCTS,
 }
 OPTUNA_SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
