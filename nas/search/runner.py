@@ -23,8 +23,8 @@ from sqlalchemy import event
 
 from nas.errors import UserError
 from nas.estimation import Result
-from nas.training.loop import EpochCallback
 from nas.stores import sqlite_path, sqlite_wal
+from nas.training.loop import EpochCallback
 
 WORKER_ATTR = "worker"
 

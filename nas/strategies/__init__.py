@@ -63,4 +63,7 @@ def make_strategy(name: str, space: Any, seed: int, options: dict[str, Any] | No
     raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(STRATEGY_NAMES)}")
 
 
-__all__ = ["STRATEGIES", "OPTUNA_SAMPLERS", "STRATEGY_NAMES", "Strategy", "StrategySampler", "make_sampler", "make_strategy", "ALIASES"]
+__all__ = [
+    "ALIASES", "OPTUNA_SAMPLERS", "STRATEGIES", "STRATEGY_NAMES", "Strategy", "StrategySampler", "make_sampler",
+    "make_strategy",
+]

@@ -21,8 +21,9 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from nas.errors import UserError  # noqa: E402
 from nas.spaces import SPACES  # noqa: E402
-from nas.strategies import make_strategy  # noqa: E402
+from nas.strategies import ALIASES, STRATEGY_NAMES, make_strategy  # noqa: E402
 from nas.tabular.benchmark import TabularBenchmark  # noqa: E402
 from nas.tabular.protocol import ProtocolRun, run_protocol  # noqa: E402
 
@@ -117,9 +118,6 @@ def write_bench(results: pd.DataFrame, runs: dict[str, list[ProtocolRun]], budge
 
 def resolve_strategies(text: str) -> list[str]:
     """Comma-separated names (aliases allowed) -> registry names; UserError naming the allowed ones."""
-    from nas.errors import UserError
-    from nas.strategies import ALIASES, STRATEGY_NAMES
-
     names = [ALIASES.get(n.strip(), n.strip()) for n in text.split(",") if n.strip()]
     for name in names:
         if name not in STRATEGY_NAMES:
@@ -137,8 +135,7 @@ def compare(
 ) -> dict[str, object]:
     """Run, write ``out/{results,summary}.csv`` and ``out/anytime.png``, and (with a tracking URI) log one MLflow
     parent run with a child per strategy. Returns the summary rows and the MLflow run id."""
-    from nas.errors import UserError
-    from nas.tracking import log_bench
+    from nas.tracking import log_bench  # MLflow is imported only when a run is tracked
 
     if runs < 1 or budget_s <= 0 or jobs < 1:
         raise UserError("--runs and --jobs must be >= 1 and --budget-s > 0")

@@ -46,6 +46,20 @@ def git_commit(cwd: str | None = None) -> str:
     return out.stdout.strip()
 
 
+def _open(uri: str, experiment: str) -> tuple[MlflowClient, str]:
+    """A client on ``uri`` and the id of ``experiment`` (created if new); an unusable store is a UserError."""
+    try:
+        path = sqlite_path(uri)
+        if path is not None:
+            sqlite_wal(path)
+        client = MlflowClient(tracking_uri=uri)
+        found = client.get_experiment_by_name(experiment)
+        return client, found.experiment_id if found else client.create_experiment(experiment)
+    except (MlflowException, OSError, sqlite3.Error) as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise UserError(f"tracking.uri: cannot open the MLflow store {uri!r} ({reason})") from None
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -70,15 +84,7 @@ class SearchTracker:
     ) -> SearchTracker:
         """Open the parent run of study ``study_name`` in ``storage``: the existing one when the search is resumed,
         else a new one."""
-        try:
-            path = sqlite_path(uri)
-            if path is not None:
-                sqlite_wal(path)
-            client = MlflowClient(tracking_uri=uri)
-            found = client.get_experiment_by_name(experiment)
-            experiment_id = found.experiment_id if found else client.create_experiment(experiment)
-        except (MlflowException, OSError, sqlite3.Error) as exc:
-            raise UserError(f"tracking.uri: cannot open the MLflow store {uri!r} ({str(exc).strip().splitlines()[0]})") from None
+        client, experiment_id = _open(uri, experiment)
         existing = client.search_runs(
             [experiment_id],
             filter_string=(
@@ -201,9 +207,7 @@ class TrialRun:
 def log_bench(uri: str, experiment: str, params: dict[str, Any], per_strategy: dict[str, dict[str, float]],
               artifacts: Iterable[str]) -> str:
     """One parent run per benchmark comparison, one child run per strategy; returns the parent run id."""
-    client = MlflowClient(tracking_uri=uri)
-    found = client.get_experiment_by_name(experiment)
-    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    client, experiment_id = _open(uri, experiment)
     parent = client.create_run(experiment_id, run_name="bench", tags={ROLE_TAG: "bench"}).info.run_id
     client.log_batch(parent, params=[Param(k, str(v)) for k, v in params.items()])
     stamp = _now_ms()
