@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from nas.errors import UserError
 
@@ -47,7 +47,7 @@ class TrainParams(Section):
 
 
 class SearchParams(TrainParams):
-    space: Literal["nb201"] = "nb201"
+    space: Literal["nb201", "macro"] = "nb201"
     strategy: str = "regularized_evolution"
     strategy_options: dict[str, Any] = Field(default_factory=dict)
     n_trials: int = Field(20, ge=1, le=1_000_000)
@@ -61,17 +61,14 @@ class SearchParams(TrainParams):
     @field_validator("strategy")
     @classmethod
     def _known_strategy(cls, name: str) -> str:
-        from nas.strategies import STRATEGY_NAMES
+        from nas.strategies import resolve
 
-        if name not in STRATEGY_NAMES:
-            raise ValueError(f"{name!r} is not one of: {', '.join(STRATEGY_NAMES)}")
-        return name
+        return resolve(name)
 
     @field_validator("strategy_options")
     @classmethod
     def _known_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        from nas.spaces import SPACES
-        from nas.strategies import make_sampler, strategy_parameters
+        from nas.strategies import strategy_parameters
 
         name = info.data.get("strategy")
         if name is None:  # the strategy itself was invalid and is reported
@@ -80,13 +77,21 @@ class SearchParams(TrainParams):
         for key in options:
             if key not in allowed:
                 raise ValueError(f"{key!r} is not an option of {name}; allowed: {', '.join(allowed) or 'none'}")
+        return options
+
+    @model_validator(mode="after")
+    def _strategy_can_be_built(self) -> SearchParams:
+        """Values of the options (and options a strategy cannot do without) are checked by building it once."""
+        from nas.spaces import SPACES
+        from nas.strategies import make_sampler
+
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Optuna's experimental-feature notices
-                make_sampler(name, SPACES[info.data.get("space", "nb201")], 0, options)
+                make_sampler(self.strategy, SPACES[self.space], 0, self.strategy_options)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"bad value for {name}: {exc}") from None
-        return options
+            raise ValueError(f"strategy_options: bad value for {self.strategy}: {exc}") from None
+        return self
 
 
 class RetrainParams(TrainParams):

@@ -28,15 +28,21 @@ def test_shipped_params_are_valid_and_defaults_fill_gaps(tmp_path):
         ("search:\n  epochs: 0\n", r"search.epochs: Input should be greater than or equal to 1 \(got 0\)"),
         ("search:\n  lr: fast\n", "search.lr: Input should be a valid number"),
         ("data:\n  dataset: imagenet\n", "data.dataset: Input should be 'digits', 'mnist5k', .* or 'svhn'"),
-        ("search:\n  strategy: evolution\n", "search.strategy: 'evolution' is not one of: random, local_search, regularized_evolution, mcts, tpe"),
+        ("search:\n  strategy: evolution\n", "search.strategy: unknown strategy 'evolution'; allowed: random, "
+         "local_search, regularized_evolution, mcts, neat, reinforce, bananas, tpe, gp, qmc, optuna_random, nsga2, "
+         r"re \(= regularized_evolution\), local \(= local_search\), optuna.<any sampler class>"),
+        ("search:\n  strategy: optuna.NoSuchSampler\n", "unknown strategy 'optuna.NoSuchSampler'"),
+        ("search:\n  strategy: optuna.GridSampler\n", "search: strategy_options: bad value for optuna.GridSampler: .*search_space"),
         ("search:\n  strategy_options: {pop: 3}\n", "search.strategy_options: 'pop' is not an option of "
          "regularized_evolution; allowed: population_size, sample_size"),
-        ("search:\n  strategy_options: {population_size: 1}\n", "search.strategy_options: bad value"),
+        ("search:\n  strategy_options: {population_size: 1}\n", "search: strategy_options: bad value"),
         ("search:\n  strategy: tpe\n  strategy_options: {n_startup: 3}\n", "'n_startup' is not an option of tpe; "
          "allowed: .*n_startup_trials"),
         ("search: [1\n", "not valid YAML"),
         ("- 1\n", "top level must be a mapping"),
-        ("search:\n  space: darts\n", "search.space: Input should be 'nb201'"),
+        ("search:\n  space: darts\n", "search.space: Input should be 'nb201' or 'macro'"),
+        ("search:\n  strategy: neat\n  strategy_options: {population_size: 1}\n", "bad value for neat: "
+         "population_size must be >= 2"),
     ],
 )
 def test_bad_params_give_one_line_naming_the_key(tmp_path, text, message):
@@ -45,6 +51,15 @@ def test_bad_params_give_one_line_naming_the_key(tmp_path, text, message):
     with pytest.raises(UserError, match=message) as info:
         load_params(path)
     assert "\n" not in str(info.value)
+
+
+def test_any_strategy_on_either_space_by_name(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("search:\n  space: macro\n  strategy: optuna.BruteForceSampler\n"
+                    "  strategy_options: {avoid_premature_stop: true}\n")
+    assert load_params(path).search.strategy == "optuna.BruteForceSampler"
+    path.write_text("search:\n  space: macro\n  strategy: re\n  strategy_options: {population_size: 4, sample_size: 2}\n")
+    assert load_params(path).search.strategy == "regularized_evolution"
 
 
 def test_missing_file(tmp_path):
@@ -63,7 +78,7 @@ def test_entry_points_exit_2_with_one_line_and_write_nothing(tmp_path, entry):
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(home)})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "search.strategy: 'evolution' is not one of" in lines[0], result.stderr
+    assert len(lines) == 1 and "search.strategy: unknown strategy 'evolution'" in lines[0], result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert sorted(p.name for p in work.iterdir()) == ["params.yaml"]
 

@@ -3,23 +3,28 @@
 import asyncio
 import json
 
+import pytest
 import yaml
 from prefect.client.orchestration import get_client
 
 from tests.conftest import ROOT
 
 
-def test_pipeline_flow_chains_the_stage_flows(tmp_path, prefect_api_url, mlflow_uri, monkeypatch):
+@pytest.mark.parametrize("space,strategy", [("nb201", "random"), ("macro", "neat")])
+def test_pipeline_flow_chains_the_stage_flows(space, strategy, tmp_path, prefect_api_url, mlflow_uri, monkeypatch):
     from flows.pipeline import pipeline
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"]["out"] = str(tmp_path / "prepared")
-    params["search"].update(n_trials=2, epochs=1, channels=4, strategy="random", strategy_options={})
+    params["search"].update(n_trials=3, epochs=1, channels=4, space=space, strategy=strategy, strategy_options={})
     params["retrain"].update(epochs=1, channels=4, cells_per_stage=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
     metrics = pipeline("params.yaml")
     assert metrics == json.loads((tmp_path / "reports" / "metrics.json").read_text())
+    found = json.loads((tmp_path / "models" / "search.json").read_text())
+    assert found["space"] == space and found["strategy"] == strategy and found["n_trials"] == 3
+    assert metrics["arch"] == found["best"]["arch"] and (tmp_path / "reports" / "best_arch.png").is_file()
 
     async def flow_names():
         async with get_client() as client:

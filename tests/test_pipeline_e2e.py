@@ -67,7 +67,7 @@ def test_reports_and_models(repo):
     assert {"test_accuracy", "per_class_accuracy", "n_params", "flops", "cpu_latency_ms_batch1", "arch"} <= set(metrics)
     assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["flops"] > 0
     assert len(metrics["per_class_accuracy"]) == 10
-    for name in ("trials.csv", "search_progress.csv", "search_progress.png", "best_cell.png"):
+    for name in ("trials.csv", "search_progress.csv", "search_progress.png", "best_arch.png"):
         assert (path / "reports" / name).stat().st_size > 0
     assert len((path / "reports/trials.csv").read_text().splitlines()) == N_TRIALS + 1
     ckpt = torch.load(path / "models/best.pt", weights_only=True)

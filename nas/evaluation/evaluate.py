@@ -1,6 +1,6 @@
 """Stage ``evaluate``: test accuracy, per-class accuracy, size, FLOPs and CPU latency of the retrained model.
 
-Writes ``reports/metrics.json`` (DVC metrics), ``reports/best_cell.png`` and, from the search's trial log,
+Writes ``reports/metrics.json`` (DVC metrics), ``reports/best_arch.png`` and, from the search's trial log,
 ``reports/trials.csv``, ``reports/search_progress.csv`` and ``reports/search_progress.png``; logs them to MLflow.
 """
 
@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nas.config import Params
 from nas.data import load_prepared, normalize
-from nas.reports import cell_plot, write_search_reports
+from nas.reports import architecture_plot, write_search_reports
 from nas.search import records
 from nas.spaces import SPACES
 from nas.training import predict
@@ -77,7 +77,7 @@ def evaluate(params: Params, report: Callable[[str], None] = print) -> dict[str,
     METRICS_JSON.parent.mkdir(parents=True, exist_ok=True)
     METRICS_JSON.write_text(json.dumps(metrics, indent=2) + "\n")
     space = SPACES[ckpt["space"]]
-    cell_png = cell_plot(space.decode(ckpt["arch"]), METRICS_JSON.parent / "best_cell.png")
+    cell_png = architecture_plot(space.decode(ckpt["arch"]), METRICS_JSON.parent / "best_arch.png")
     found = ckpt["search"]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=found["study_name"], storage=found["storage"])

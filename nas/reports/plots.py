@@ -1,4 +1,4 @@
-"""Plots people would rather look at than tables: search progress and the found cell."""
+"""Plots people would rather look at than tables: search progress and the found architecture."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
 
+from nas.spaces.macro import MacroArch  # noqa: E402
 from nas.spaces.nb201 import EDGES, NB201Arch  # noqa: E402
 
 OP_COLORS = {
@@ -72,3 +73,50 @@ def cell_plot(arch: NB201Arch, path: str | Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+LAYER_COLORS = {"conv": "tab:red", "sep_conv": "tab:purple", "dil_conv": "tab:orange", "max_pool": "tab:green",
+                "avg_pool": "tab:olive", "identity": "tab:gray"}
+
+
+def layer_plot(arch: MacroArch, path: str | Path) -> Path:
+    """The macro network as a layer graph: stem, layers and head left to right, the chain below, skips as arcs
+    above (solid: sum, dashed: concatenation)."""
+    n = len(arch.layers)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.7 * (n + 2)), 4.0))
+    labels = ["stem", *(_layer_label(layer) for layer in arch.layers), "head"]
+    colors = ["lightsteelblue", *(LAYER_COLORS[layer.op] for layer in arch.layers), "lightsteelblue"]
+    for k, (label, color) in enumerate(zip(labels, colors)):
+        ax.add_patch(plt.Rectangle((k * 2 - 0.7, -0.35), 1.4, 0.7, color=color, alpha=0.35, zorder=2))
+        ax.text(k * 2, 0, label, ha="center", va="center", fontsize=8, zorder=3)
+        if k:
+            ax.add_patch(FancyArrowPatch((k * 2 - 1.3, 0), (k * 2 - 0.7, 0), arrowstyle="-|>", mutation_scale=12,
+                                         color="black", lw=1.2))
+    for k, layer in enumerate(arch.layers, start=1):
+        for source in layer.skips:
+            ax.add_patch(FancyArrowPatch(
+                (source * 2, 0.35), (k * 2 - 0.2, 0.35), connectionstyle="arc3,rad=-0.35", arrowstyle="-|>",
+                mutation_scale=12, lw=1.2, color="tab:blue", linestyle="-" if layer.merge == "sum" else "--"))
+    ax.set_xlim(-1, 2 * (n + 1) + 1)
+    ax.set_ylim(-0.8, 0.8 + 0.45 * n)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(str(arch), fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def _layer_label(layer) -> str:
+    lines = [layer.op]
+    if layer.kernel:
+        lines.append(f"{layer.kernel}x{layer.kernel}" + (f" x{layer.width}" if layer.width else ""))
+    if layer.stride == 2:
+        lines.append("stride 2")
+    return "\n".join(lines)
+
+
+def architecture_plot(arch: NB201Arch | MacroArch, path: str | Path) -> Path:
+    """The drawing that suits the architecture's space."""
+    return cell_plot(arch, path) if isinstance(arch, NB201Arch) else layer_plot(arch, path)

@@ -1,7 +1,8 @@
 """Search spaces by name. A space is a few pure functions over immutable architecture values."""
 
+from nas.spaces.macro import Layer, MacroArch, MacroSpace
 from nas.spaces.nb201 import NB201Arch, NB201Space, NetworkConfig
 
-SPACES = {"nb201": NB201Space()}
+SPACES = {"nb201": NB201Space(), "macro": MacroSpace()}
 
-__all__ = ["SPACES", "NB201Arch", "NB201Space", "NetworkConfig"]
+__all__ = ["SPACES", "Layer", "MacroArch", "MacroSpace", "NB201Arch", "NB201Space", "NetworkConfig"]

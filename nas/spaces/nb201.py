@@ -29,6 +29,11 @@ OP_NAMES: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3
 # Edges in the order the benchmark string lists them: (to-node, from-node).
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 PARAM_NAMES: tuple[str, ...] = tuple(f"edge_{j}_{i}" for j, i in EDGES)
+# The cell's input-to-output paths, as edge sequences, and the index of every op sequence a path can carry.
+_CELL_PATHS = (((3, 0),), ((1, 0), (3, 1)), ((2, 0), (3, 2)), ((1, 0), (2, 1), (3, 2)))
+_LIVE_OPS = tuple(op for op in OP_NAMES if op != "none")
+_PATH_INDEX = {seq: n for n, seq in enumerate(
+    seq for length in (1, 2, 3) for seq in itertools.product(_LIVE_OPS, repeat=length))}
 
 
 @dataclass(frozen=True, order=True)
@@ -127,9 +132,51 @@ class NB201Space:
         onehot[np.arange(len(EDGES)), [OP_NAMES.index(op) for op in arch.ops]] = 1.0
         return onehot.ravel()
 
+    def path_features(self, arch: NB201Arch) -> np.ndarray:
+        """BANANAS's path encoding (White et al. 2021): one binary feature per sequence of ops along an input-to-
+        output path of the cell (4 + 16 + 64 = 84 sequences; a path through ``none`` carries nothing)."""
+        ops = dict(zip(EDGES, arch.ops))
+        features = np.zeros(len(_PATH_INDEX), dtype=np.float32)
+        for path in _CELL_PATHS:
+            sequence = tuple(ops[edge] for edge in path)
+            if "none" not in sequence:
+                features[_PATH_INDEX[sequence]] = 1.0
+        return features
+
+    # NEAT's view (nas.strategies.neat): one gene per edge that has (or had) an op; the cell's four nodes are fixed.
+    def minimal_genes(self, rng: np.random.Generator) -> dict:
+        """The minimal cell: a single op from the input node straight to the output node."""
+        return {(3, 0): _LIVE_OPS[int(rng.integers(len(_LIVE_OPS)))]}
+
+    def grow(self, genes: dict, rng: np.random.Generator) -> dict:
+        """Add-node: split a live edge i->j through a free node k (i->k becomes skip_connect, k->j takes the op,
+        i->j is disabled: NEAT's split); add-connection: give an edge with no op a random op. Half the time each."""
+        live = [e for e, op in genes.items() if op != "none"]
+        splits = [(e, k) for e in live for k in range(e[1] + 1, e[0])
+                  if genes.get((k, e[1]), "none") == "none" and genes.get((e[0], k), "none") == "none"]
+        free = [e for e in EDGES if genes.get(e, "none") == "none"]
+        if splits and (not free or rng.random() < 0.5):
+            (j, i), k = splits[int(rng.integers(len(splits)))]
+            return {**genes, (j, i): "none", (k, i): "skip_connect", (j, k): genes[(j, i)]}
+        if free:
+            return {**genes, free[int(rng.integers(len(free)))]: _LIVE_OPS[int(rng.integers(len(_LIVE_OPS)))]}
+        return dict(genes)
+
+    def mutate_gene(self, key: tuple, value: str, rng: np.random.Generator) -> str:
+        """Another op for the edge ('none' disables it, any other op re-enables it)."""
+        choices = [op for op in OP_NAMES if op != value]
+        return choices[int(rng.integers(len(choices)))]
+
+    def from_genes(self, genes: dict) -> NB201Arch:
+        return NB201Arch(tuple(genes.get(edge, "none") for edge in EDGES))
+
     # Optuna define-by-run: one categorical parameter per edge.
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         return {name: optuna.distributions.CategoricalDistribution(OP_NAMES) for name in PARAM_NAMES}
+
+    def active(self, params: dict[str, str]) -> list[str]:
+        """The decisions an architecture has: every edge's."""
+        return list(PARAM_NAMES)
 
     def suggest(self, trial: optuna.Trial) -> NB201Arch:
         return NB201Arch(tuple(trial.suggest_categorical(name, OP_NAMES) for name in PARAM_NAMES))

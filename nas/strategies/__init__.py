@@ -12,58 +12,92 @@ from typing import Any
 
 import optuna
 
+from nas.strategies.bananas import BANANAS
 from nas.strategies.base import Strategy
 from nas.strategies.local_search import LocalSearch
 from nas.strategies.mcts import MCTS
+from nas.strategies.neat import NEAT
 from nas.strategies.optuna_sampler import ReseededSampler, SamplerStrategy, StrategySampler
 from nas.strategies.random_search import RandomSearch
 from nas.strategies.regularized_evolution import RegularizedEvolution
+from nas.strategies.reinforce import REINFORCE
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "random": RandomSearch,
     "local_search": LocalSearch,
     "regularized_evolution": RegularizedEvolution,
     "mcts": MCTS,
+    "neat": NEAT,
+    "reinforce": REINFORCE,
+    "bananas": BANANAS,
 }
+# Optuna's samplers under short names; any other sampler class of ``optuna.samplers`` is reached as
+# ``optuna.<ClassName>`` (e.g. ``optuna.BruteForceSampler``), its keyword arguments from ``strategy_options``.
 OPTUNA_SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
+    "gp": optuna.samplers.GPSampler,
+    "qmc": optuna.samplers.QMCSampler,
+    "optuna_random": optuna.samplers.RandomSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
 }
 STRATEGY_NAMES: tuple[str, ...] = (*STRATEGIES, *OPTUNA_SAMPLERS)
-# Short names accepted where strategies are listed on a command line.
+# Short names accepted wherever a strategy is named.
 ALIASES: dict[str, str] = {"re": "regularized_evolution", "local": "local_search"}
+
+
+def _optuna_sampler(name: str) -> type[optuna.samplers.BaseSampler] | None:
+    if name in OPTUNA_SAMPLERS:
+        return OPTUNA_SAMPLERS[name]
+    cls = getattr(optuna.samplers, name.removeprefix("optuna."), None) if name.startswith("optuna.") else None
+    return cls if isinstance(cls, type) and issubclass(cls, optuna.samplers.BaseSampler) else None
+
+
+def resolve(name: str) -> str:
+    """The registered name of strategy ``name`` (aliases resolved); raises ValueError listing the allowed ones."""
+    name = ALIASES.get(name, name)
+    if name in STRATEGIES or _optuna_sampler(name) is not None:
+        return name
+    allowed = [*STRATEGY_NAMES, *(f"{a} (= {n})" for a, n in ALIASES.items()), "optuna.<any sampler class>"]
+    raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(allowed)}")
 
 
 def strategy_parameters(name: str) -> list[str]:
     """Options ``search.strategy_options`` may set for the strategy ``name``."""
-    factory = STRATEGIES.get(name) or OPTUNA_SAMPLERS[name]
+    name = resolve(name)
+    factory = STRATEGIES.get(name) or _optuna_sampler(name)
     parameters = inspect.signature(factory).parameters.values()
     kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return [p.name for p in parameters if p.kind in kinds and p.name not in ("space", "seed")]
+    return [p.name for p in parameters if p.kind in kinds and p.name not in ("self", "space", "seed")]
+
+
+# Optuna's QMC sampler covers numerical parameters only: over the spaces' categorical decisions it samples at
+# random, which Optuna would otherwise warn about once per decision and trial.
+_DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {"qmc": {"warn_independent_sampling": False}}
 
 
 def make_sampler(name: str, space: Any, seed: int, options: dict[str, Any] | None = None) -> optuna.samplers.BaseSampler:
-    """The Optuna sampler that runs strategy ``name`` over ``space`` (raises ValueError on bad options)."""
-    options = dict(options or {})
+    """The Optuna sampler that runs strategy ``name`` over ``space`` (raises ValueError on bad names or options)."""
+    name = resolve(name)
+    options = {**_DEFAULT_OPTIONS.get(name, {}), **(options or {})}
     if name in STRATEGIES:
         return StrategySampler(STRATEGIES[name](space, seed=seed, **options), space)
-    if name in OPTUNA_SAMPLERS:
-        return ReseededSampler(OPTUNA_SAMPLERS[name], seed, **options)
-    raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(STRATEGY_NAMES)}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return ReseededSampler(_optuna_sampler(name), seed, **options)
 
 
 def make_strategy(name: str, space: Any, seed: int, options: dict[str, Any] | None = None) -> Any:
     """An ask/tell object for strategy ``name`` (Optuna samplers run over an in-memory study)."""
-    options = dict(options or {})
+    name = resolve(name)
+    options = {**_DEFAULT_OPTIONS.get(name, {}), **(options or {})}
     if name in STRATEGIES:
         return STRATEGIES[name](space, seed=seed, **options)
-    if name in OPTUNA_SAMPLERS:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return SamplerStrategy(OPTUNA_SAMPLERS[name](seed=seed, **options), space)
-    raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(STRATEGY_NAMES)}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return SamplerStrategy(_optuna_sampler(name)(seed=seed, **options), space)
 
 
 __all__ = [
     "ALIASES", "OPTUNA_SAMPLERS", "STRATEGIES", "STRATEGY_NAMES", "Strategy", "StrategySampler", "make_sampler",
-    "make_strategy",
+    "make_strategy", "resolve", "strategy_parameters",
 ]

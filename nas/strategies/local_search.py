@@ -2,7 +2,8 @@
 Search?" / "Exploring the Loss Landscape in Neural Architecture Search", UAI 2021).
 
 The one idea: from the best architecture so far, evaluate its neighbours (one op changed) in random order and move
-to the first that is better; when none is (a local optimum), restart from a random architecture.
+to the first that is better; when none is (a local optimum), restart from a random architecture. As in the paper's
+implementation, the first walk starts from the best of ``initial`` random architectures.
 """
 
 from __future__ import annotations
@@ -13,13 +14,23 @@ from nas.strategies.base import Strategy
 
 
 class LocalSearch(Strategy):
-    def __init__(self, space, seed=0) -> None:
+    """Args:
+        initial: random architectures evaluated before the first walk, which starts from their best.
+    """
+
+    def __init__(self, space, seed=0, initial: int = 1) -> None:
         super().__init__(space, seed)
+        if initial < 1:
+            raise ValueError("initial must be >= 1")
+        self.initial, self.asked = initial, 0
         self.current: tuple[Hashable, float] | None = None
         self.queue: list[Hashable] = []  # unevaluated neighbours of the current architecture, in visiting order
         self.seen: set[Hashable] = set()
 
     def ask(self) -> Hashable:
+        self.asked += 1
+        if self.asked <= self.initial:
+            return self.space.sample(self.rng)
         while self.queue:
             arch = self.queue.pop()
             if arch not in self.seen:
@@ -29,6 +40,13 @@ class LocalSearch(Strategy):
 
     def tell(self, arch: Hashable, score: float) -> None:
         self.seen.add(arch)
+        if self.asked < self.initial:  # still sampling the starting point
+            if self.current is None or score > self.current[1]:
+                self.current = (arch, score)
+            return
+        if self.asked == self.initial and self.current is not None and self.current[1] >= score:
+            arch, score = self.current  # the walk starts from the best initial sample
+            self.current = None
         if self.current is None or score > self.current[1]:
             self.current = (arch, score)
             neighbors = self.space.neighbors(arch)

@@ -12,6 +12,7 @@ restart after a crash, another worker) are replayed through the strategy, which 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -68,7 +69,9 @@ class ReseededSampler(optuna.samplers.BaseSampler):
     def _reseed(self, study: optuna.Study) -> None:
         done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         seed = int(np.random.SeedSequence([self._seed, done]).generate_state(1)[0])
-        self._inner = self._factory(seed=seed, **self._options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._inner = self._factory(seed=seed, **self._options)
 
     def before_trial(self, study, trial) -> None:
         self._reseed(study)

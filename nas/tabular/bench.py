@@ -7,6 +7,7 @@ seed); writes ``results.csv`` (one row per run), ``summary.csv`` (mean and std o
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -23,7 +24,7 @@ import pandas as pd  # noqa: E402
 
 from nas.errors import UserError  # noqa: E402
 from nas.spaces import SPACES  # noqa: E402
-from nas.strategies import ALIASES, STRATEGY_NAMES, make_strategy  # noqa: E402
+from nas.strategies import make_strategy, resolve  # noqa: E402
 from nas.tabular.benchmark import TabularBenchmark  # noqa: E402
 from nas.tabular.protocol import ProtocolRun, run_protocol  # noqa: E402
 
@@ -38,6 +39,8 @@ def _one_run(table: str, strategy: str, run: int, seed: int, budget_s: float) ->
     if table not in _TABLES:
         _TABLES[table] = TabularBenchmark.from_csv(table)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if "torch" in sys.modules:  # one thread per worker process: --jobs sets the parallelism
+        sys.modules["torch"].set_num_threads(1)
     return run_protocol(make_strategy(strategy, SPACES["nb201"], run_seed(seed, run)), _TABLES[table], budget_s)
 
 
@@ -118,11 +121,10 @@ def write_bench(results: pd.DataFrame, runs: dict[str, list[ProtocolRun]], budge
 
 def resolve_strategies(text: str) -> list[str]:
     """Comma-separated names (aliases allowed) -> registry names; UserError naming the allowed ones."""
-    names = [ALIASES.get(n.strip(), n.strip()) for n in text.split(",") if n.strip()]
-    for name in names:
-        if name not in STRATEGY_NAMES:
-            allowed = ", ".join([*STRATEGY_NAMES, *(f"{a} (= {n})" for a, n in ALIASES.items())])
-            raise UserError(f"--strategies: unknown strategy {name!r}; allowed: {allowed}")
+    try:
+        names = [resolve(n.strip()) for n in text.split(",") if n.strip()]
+    except ValueError as exc:
+        raise UserError(f"--strategies: {exc}") from None
     if not names:
         raise UserError("--strategies: name at least one strategy")
     return names

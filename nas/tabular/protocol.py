@@ -25,16 +25,18 @@ class ProtocolRun:
 
 
 def run_protocol(strategy: Strategy, bench: TabularBenchmark, budget_s: float = 12_000.0,
-                 max_asks: int = 100_000) -> ProtocolRun:
+                 max_repeats: int = 200) -> ProtocolRun:
     """One run of ``strategy`` under the protocol.
 
     Args:
-        max_asks: stops a strategy that keeps proposing architectures it has already seen (those are free).
+        max_repeats: a strategy that proposes only architectures it has already seen (those are free) this many
+            times in a row has converged: the run ends there.
     """
     seen: dict = {}
-    sim_time, best_arch, anytime = 0.0, None, []
-    for _ in range(max_asks):
+    sim_time, best_arch, anytime, repeats = 0.0, None, [], 0
+    while repeats < max_repeats:
         arch = strategy.ask()
+        repeats = repeats + 1 if arch in seen else 0
         if arch not in seen:
             entry = bench[arch]
             if sim_time + entry.train_time_12_s > budget_s:

@@ -94,3 +94,21 @@ def test_build_any_input_and_class_count(config, shape):
 def test_all_none_cell_still_builds_and_runs():
     model = space.build(NB201Arch(("none",) * 6), NetworkConfig(4, 1, 1, 3))
     assert model(torch.randn(2, 1, 8, 8)).shape == (2, 3)
+
+
+def test_path_encoding_counts_op_sequences_along_input_output_paths():
+    arch = decode("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|")
+    features = space.path_features(arch)
+    assert features.shape == (84,)
+    # paths: 0->3 (skip), 0->1->2->3 (conv3, conv3, conv1); 0->1->3 and 0->2->3 pass through 'none'
+    assert features.sum() == 2
+    assert space.path_features(NB201Arch(("none",) * 6)).sum() == 0
+
+
+def test_neat_genes_start_minimal_and_split_edges():
+    rng = np.random.default_rng(0)
+    genes = space.minimal_genes(rng)
+    assert list(genes) == [(3, 0)] and sum(op != "none" for op in space.from_genes(genes).ops) == 1
+    for _ in range(30):
+        genes = space.grow(genes, rng)
+    assert space.from_genes(genes).ops.count("none") < 6 and len(genes) == 6

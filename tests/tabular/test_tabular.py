@@ -73,8 +73,8 @@ def test_protocol_charges_each_architecture_once_and_stops_at_the_budget(bench):
             pass
 
     strategy = Repeating()
-    run = run_protocol(strategy, bench, budget_s=1e9, max_asks=50)
-    assert run.queries == 3 and strategy.i == 50
+    run = run_protocol(strategy, bench, budget_s=1e9, max_repeats=50)
+    assert run.queries == 3 and strategy.i == 3 + 50  # three new, then 50 repeats in a row: converged
     assert run.sim_time_s == pytest.approx(sum(bench[a].train_time_12_s for a in strategy.archs))
     best = max(strategy.archs, key=lambda a: bench[a].val_acc_12)  # best by the signal, not by test accuracy
     assert run.arch == str(best) and run.test_acc_200 == bench[best].test_acc_200

@@ -1,0 +1,84 @@
+"""BANANAS (White, Neiswanger & Savani, "BANANAS: Bayesian Optimization with Neural Architectures for Neural
+Architecture Search", AAAI 2021).
+
+The one idea: Bayesian optimisation whose surrogate is an ensemble of small MLPs on the path encoding of the
+architecture; candidates are mutations of the best architectures so far, and the next ones to evaluate are picked
+by independent Thompson sampling (one draw from each candidate's predictive normal, the ensemble's mean and
+spread). The ensemble is refitted once per batch of proposals, as in the paper.
+
+The candidates are every unevaluated one-edit neighbour of the ``parents`` best architectures (the paper's
+mutation acquisition optimiser taken exhaustively), topped up with random mutations to at least ``candidates``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPRegressor
+
+from nas.strategies.base import Strategy
+
+
+class BANANAS(Strategy):
+    """Args:
+        initial: random architectures before the first model.
+        batch: proposals per refit of the ensemble.
+        candidates: at least this many candidates are scored by the ensemble per refit.
+        parents: how many of the best architectures give their neighbours as candidates.
+        ensemble: MLPs in the ensemble.
+    """
+
+    def __init__(self, space, seed=0, initial: int = 10, batch: int = 10, candidates: int = 100, parents: int = 5,
+                 ensemble: int = 5) -> None:
+        super().__init__(space, seed)
+        if min(initial, batch, candidates, parents) < 1 or ensemble < 2 or batch > candidates:
+            raise ValueError("initial, batch, candidates, parents must be >= 1, ensemble >= 2, batch <= candidates")
+        self.initial, self.batch, self.candidates, self.parents, self.ensemble = (
+            initial, batch, candidates, parents, ensemble)
+        self.history: dict[Hashable, float] = {}
+        self.queue: list[Hashable] = []
+        self.asked = 0
+
+    def ask(self) -> Hashable:
+        self.asked += 1
+        if self.asked <= self.initial or len(self.history) < 2:
+            return self.space.sample(self.rng)
+        if not self.queue:
+            self.queue = self._propose()
+        return self.queue.pop(0)
+
+    def tell(self, arch: Hashable, score: float) -> None:
+        self.history[arch] = score
+
+    def _propose(self) -> list[Hashable]:
+        archs = list(self.history)
+        x = np.stack([self.space.path_features(a) for a in archs])
+        y = np.array([self.history[a] for a in archs])
+        scale = y.std() or 1.0
+        y = (y - y.mean()) / scale
+        best = sorted(archs, key=lambda a: -self.history[a])[: self.parents]
+        pool = {n: None for a in best for n in self.space.neighbors(a) if n not in self.history}
+        for _ in range(self.candidates * 20 if len(pool) < self.candidates else 0):
+            child = self.space.mutate(best[int(self.rng.integers(len(best)))], self.rng)
+            if child not in self.history:
+                pool[child] = None
+                if len(pool) == self.candidates:
+                    break
+        if not pool:  # every mutation of the best was evaluated: explore
+            return [self.space.sample(self.rng)]
+        pool_archs = list(pool)
+        features = np.stack([self.space.path_features(a) for a in pool_archs])
+        predictions = np.stack([self._fit(x, y).predict(features) for _ in range(self.ensemble)])
+        mean, std = predictions.mean(axis=0), predictions.std(axis=0)
+        draws = self.rng.normal(mean, std + 1e-9)  # independent Thompson sampling
+        return [pool_archs[i] for i in np.argsort(-draws, kind="stable")[: self.batch]]
+
+    def _fit(self, x: np.ndarray, y: np.ndarray) -> MLPRegressor:
+        model = MLPRegressor(hidden_layer_sizes=(20, 20, 20), learning_rate_init=0.01, max_iter=200,
+                             random_state=int(self.rng.integers(2**31)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return model.fit(x, y)

@@ -1,0 +1,98 @@
+"""REINFORCE with an LSTM controller (Zoph & Le, "Neural Architecture Search with Reinforcement Learning", ICLR
+2017; Williams 1992).
+
+The one idea: an LSTM emits the architecture one decision at a time, each step fed the previous choice, and is
+trained by policy gradient on the architectures' scores: ``-(score - baseline) * log p(arch)``, with an
+exponential moving average of past scores as the baseline and an entropy bonus against early collapse.
+
+Scores are divided by a running estimate of their spread, so one learning rate serves accuracies in [0, 1] and in
+percent. The decisions are the space's fixed sequence (``distributions()``); a decision an architecture does not
+have (a conditional hyperparameter of an absent layer) is stepped through but not trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import numpy as np
+import torch
+from torch import nn
+
+from nas.strategies.base import Strategy
+
+
+class Controller(nn.Module):
+    def __init__(self, choices: list[int], hidden: int) -> None:
+        super().__init__()
+        self.start = nn.Parameter(torch.zeros(1, hidden))
+        self.cell = nn.LSTMCell(hidden, hidden)
+        self.embeddings = nn.ModuleList(nn.Embedding(n, hidden) for n in choices)
+        self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in choices)
+
+    def logits(self, decisions: list[int] | None, sample: np.random.Generator | None = None):
+        """Step through the decisions: the given ones (teacher forcing) or ones sampled with ``sample``.
+        Returns (decisions, per-step log-softmax)."""
+        x, state, made, log_probs = self.start, None, [], []
+        for step, (embed, head) in enumerate(zip(self.embeddings, self.heads)):
+            state = self.cell(x, state)
+            log_p = torch.log_softmax(head(state[0]), dim=-1)[0]
+            if decisions is None:
+                p = log_p.exp().detach().numpy().astype(np.float64)
+                choice = int(sample.choice(len(p), p=p / p.sum()))
+            else:
+                choice = decisions[step]
+            made.append(choice)
+            log_probs.append(log_p)
+            x = embed(torch.tensor([choice]))
+        return made, log_probs
+
+
+class REINFORCE(Strategy):
+    """Args:
+        lr: Adam learning rate of the controller.
+        hidden: LSTM width.
+        baseline_decay: the moving-average baseline keeps this much of its value per score.
+        entropy_weight: weight of the entropy bonus.
+    """
+
+    def __init__(self, space, seed=0, lr: float = 0.01, hidden: int = 32, baseline_decay: float = 0.9,
+                 entropy_weight: float = 0.01) -> None:
+        super().__init__(space, seed)
+        if lr <= 0 or hidden < 1 or not 0 <= baseline_decay < 1 or entropy_weight < 0:
+            raise ValueError("need lr > 0, hidden >= 1, 0 <= baseline_decay < 1 and entropy_weight >= 0")
+        self.names, self.choices = zip(*((n, tuple(d.choices)) for n, d in space.distributions().items()))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.rng.integers(2**31)))
+            self.controller = Controller([len(c) for c in self.choices], hidden)
+        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)
+        self.baseline_decay, self.entropy_weight = baseline_decay, entropy_weight
+        self.baseline: float | None = None
+        self.spread: float | None = None
+        self.sampled: dict[Hashable, list[int]] = {}
+
+    def ask(self) -> Hashable:
+        with torch.no_grad():
+            made, _ = self.controller.logits(None, self.rng)
+        params = {name: choices[i] for name, choices, i in zip(self.names, self.choices, made)}
+        arch = self.space.from_params(params)
+        self.sampled[arch] = made
+        return arch
+
+    def tell(self, arch: Hashable, score: float) -> None:
+        params = self.space.to_params(arch)
+        made = self.sampled.pop(arch, None) or [c.index(params[n]) for n, c in zip(self.names, self.choices)]
+        active = set(self.space.active(params))
+        if self.baseline is None:
+            self.baseline, self.spread = score, 0.0
+        advantage = score - self.baseline
+        self.spread = self.baseline_decay * self.spread + (1 - self.baseline_decay) * abs(advantage)
+        self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * score
+        scaled = advantage / self.spread if self.spread > 0 else 0.0
+        _, log_probs = self.controller.logits(made)
+        steps = [i for i, name in enumerate(self.names) if name in active]
+        log_p = sum(log_probs[i][made[i]] for i in steps)
+        entropy = sum(-(log_probs[i].exp() * log_probs[i]).sum() for i in steps)
+        loss = -scaled * log_p - self.entropy_weight * entropy
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
