@@ -10,8 +10,9 @@ from nas.tabular.bench import compare, resolve_strategies, run_bench
 
 def test_aliases_and_unknown_names():
     assert resolve_strategies("re, local,random") == ["regularized_evolution", "local_search", "random"]
-    with pytest.raises(UserError, match="unknown strategy 'bananas'; allowed: random, .*re \\(= regularized_evolution\\)"):
-        resolve_strategies("random,bananas")
+    with pytest.raises(UserError, match="--strategies: unknown strategy 'banana'; allowed: random, .*re \\(= regularized_evolution\\)"):
+        resolve_strategies("random,banana")
+    assert resolve_strategies("bananas,optuna.RandomSampler") == ["bananas", "optuna.RandomSampler"]
 
 
 def test_compare_writes_tables_plot_and_one_parent_with_a_child_per_strategy(tmp_path, mlflow_uri):
