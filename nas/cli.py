@@ -4,6 +4,7 @@
     nas prepare|search|retrain|evaluate [--params params.yaml]
     nas bench --strategies random,re,local,tpe --runs 300 --budget-s 12000 --out bench/ [--table PATH]
               [--seed K] [--jobs J] [--no-tracking]
+    nas predict --model models:/nas-digits@champion --input image.png more.npy [--tracking-uri URI]
 
 User mistakes print one line on stderr and exit with code 2.
 """
@@ -49,6 +50,17 @@ def bench(args: argparse.Namespace) -> None:
             args.seed, args.jobs, uri, args.experiment)
 
 
+def predict(args: argparse.Namespace) -> None:
+    import mlflow
+
+    from nas.serving import predict_files
+    from nas.tracking import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri(args.tracking_uri))
+    for name, label, probability in predict_files(args.model, args.input):
+        print(f"{name}\t{label}\t{probability:.4f}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nas", description="Neural architecture search pipeline.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -66,10 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--experiment", default="nas-bench", help="MLflow experiment (default nas-bench)")
     b.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store; MLFLOW_TRACKING_URI wins")
     b.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    p = commands.add_parser("predict", help="class and probability of images from a registered model")
+    p.add_argument("--model", required=True, help="MLflow model URI, e.g. models:/nas-digits@champion")
+    p.add_argument("--input", required=True, nargs="+", help="image files and/or .npy arrays of 0..255 pixels")
+    p.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store; MLFLOW_TRACKING_URI wins")
     args = parser.parse_args(argv)
     try:
-        if args.command == "bench":
-            bench(args)
+        if args.command in ("bench", "predict"):
+            (bench if args.command == "bench" else predict)(args)
             return 0
         params = load_params(args.params)
         if args.command == "validate":

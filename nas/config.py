@@ -42,8 +42,20 @@ class TrainParams(Section):
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(5e-4, ge=0.0, le=1.0)
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    warmup_epochs: int = Field(0, ge=0, le=10_000)
+    # auto: random crop (padding 4) + horizontal flip for CIFAR and SVHN, none for digits and MNIST-like data
+    augment: Literal["auto", "none", "crop_flip"] = "auto"
+    cutout: int = Field(0, ge=0, le=1024)
+    channels_last: bool = True
+    compile: bool = False
     channels: int = Field(ge=1, le=1024)
     cells_per_stage: int = Field(ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _warmup_within_training(self):
+        if self.warmup_epochs >= self.epochs and self.warmup_epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be less than epochs ({self.epochs})")
+        return self
 
 
 class SearchParams(TrainParams):
@@ -96,6 +108,8 @@ class SearchParams(TrainParams):
 
 class RetrainParams(TrainParams):
     epochs: int = Field(30, ge=1, le=10_000)
+    warmup_epochs: int = Field(2, ge=0, le=10_000)
+    label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
     channels: int = Field(16, ge=1, le=1024)
     cells_per_stage: int = Field(2, ge=1, le=64)
     seed: int = Field(0, ge=0)

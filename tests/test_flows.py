@@ -17,7 +17,7 @@ def test_pipeline_flow_chains_the_stage_flows(space, strategy, tmp_path, prefect
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"]["out"] = str(tmp_path / "prepared")
     params["search"].update(n_trials=3, epochs=1, channels=4, space=space, strategy=strategy, strategy_options={})
-    params["retrain"].update(epochs=1, channels=4, cells_per_stage=1)
+    params["retrain"].update(epochs=1, warmup_epochs=0, channels=4, cells_per_stage=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
     metrics = pipeline("params.yaml")
@@ -25,6 +25,13 @@ def test_pipeline_flow_chains_the_stage_flows(space, strategy, tmp_path, prefect
     found = json.loads((tmp_path / "models" / "search.json").read_text())
     assert found["space"] == space and found["strategy"] == strategy and found["n_trials"] == 3
     assert metrics["arch"] == found["best"]["arch"] and (tmp_path / "reports" / "best_arch.png").is_file()
+    assert ("generations" in found) == (strategy == "neat")
+    report = (tmp_path / "reports" / "report.md").read_text()
+    assert f"{strategy} on {space}" in report and found["best"]["arch"] in report and "Top 10 trials" in report
+    assert metrics["test_accuracy_ci95_low"] <= metrics["test_accuracy"] <= metrics["test_accuracy_ci95_high"]
+    assert metrics["export_format"] == "onnx" and metrics["export_parity"]
+    assert (tmp_path / "models" / "export" / "model.onnx").is_file()
+    assert (tmp_path / "reports" / "confusion_matrix.png").is_file()
 
     async def flow_names():
         async with get_client() as client:

@@ -40,7 +40,7 @@ def repo(tmp_path_factory, prefect_api_url, _migrated_mlflow_db) -> tuple[Path, 
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["search"].update(n_trials=N_TRIALS, epochs=1, channels=4, batch_size=256,
                             strategy_options={"population_size": 2, "sample_size": 2})
-    params["retrain"].update(epochs=2, channels=4, cells_per_stage=1)
+    params["retrain"].update(epochs=2, warmup_epochs=1, channels=4, cells_per_stage=1)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     shutil.copy(_migrated_mlflow_db, repo / "mlflow.db")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PREFECT_API_URL": prefect_api_url}

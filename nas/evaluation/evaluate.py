@@ -1,7 +1,11 @@
-"""Stage ``evaluate``: test accuracy, per-class accuracy, size, FLOPs and CPU latency of the retrained model.
+"""Stage ``evaluate``: test accuracy with its 95% confidence interval, per-class accuracy and confusion matrix,
+parameters, FLOPs, latency at batch 1 and 256 (CPU, and GPU when present) and size on disk of the retrained model;
+then the champion rule: the registered version becomes ``@champion`` only when it beats the current champion's test
+accuracy on the same dataset.
 
-Writes ``reports/metrics.json`` (DVC metrics), ``reports/best_arch.png`` and, from the search's trial log,
-``reports/trials.csv``, ``reports/search_progress.csv`` and ``reports/search_progress.png``; logs them to MLflow.
+Writes ``reports/metrics.json`` (DVC metrics), ``reports/best_arch.png``, ``reports/confusion_matrix.png`` and, from
+the search's trial log, ``reports/trials.csv``, ``reports/search_progress.csv`` and ``reports/search_progress.png``;
+logs them to MLflow.
 """
 
 from __future__ import annotations
@@ -13,21 +17,34 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import optuna
-import torch
-from mlflow.entities import Metric
-from mlflow.tracking import MlflowClient
-from torch.utils.flop_counter import FlopCounterMode
+import matplotlib
 
-from nas.config import Params
-from nas.data import load_prepared, normalize
-from nas.reports import architecture_plot, write_search_reports
-from nas.search import records
-from nas.spaces import SPACES
-from nas.training import predict
-from nas.training.retrain import BEST_PT, RETRAIN_JSON, load_checkpoint, read_output
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import optuna  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from mlflow.entities import Metric  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+from scipy.stats import binomtest  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+  # noqa: E402
+from nas.config import Params  # noqa: E402
+from nas.data import load_prepared, normalize  # noqa: E402
+from nas.reports import architecture_plot, write_search_reports  # noqa: E402
+from nas.reports.run_report import write_report  # noqa: E402
+from nas.search import records  # noqa: E402
+from nas.serving.export import export  # noqa: E402
+from nas.spaces import SPACES  # noqa: E402
+from nas.training import pick_device, predict  # noqa: E402
+from nas.training.retrain import BEST_PT, RETRAIN_JSON, load_checkpoint, read_output  # noqa: E402
 
 METRICS_JSON = Path("reports/metrics.json")
+EXPORT_DIR = Path("models/export")
+REPORT_MD = Path("reports/report.md")
+CHAMPION = "champion"
 
 
 def count_flops(model: torch.nn.Module, example: torch.Tensor) -> int:
@@ -38,17 +55,54 @@ def count_flops(model: torch.nn.Module, example: torch.Tensor) -> int:
 
 
 @torch.inference_mode()
-def cpu_latency_ms(model: torch.nn.Module, example: torch.Tensor, repeats: int = 50) -> float:
-    """Median wall time of one forward pass at batch 1 on the CPU, after warm-up."""
-    model = model.cpu().eval()
-    for _ in range(5):
-        model(example)
+def latency_ms(model: torch.nn.Module, batch: torch.Tensor, device: str = "cpu", repeats: int = 20) -> float:
+    """Median wall time of one forward pass of ``batch`` on ``device``, after warm-up."""
+    model, batch = model.to(device).eval(), batch.to(device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    for _ in range(3):
+        model(batch)
     times = []
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
-        model(example)
+        model(batch)
+        sync()
         times.append(time.perf_counter() - start)
+    model.cpu()
     return 1000 * statistics.median(times)
+
+
+def accuracy_interval(correct: int, total: int) -> tuple[float, float]:
+    """Wilson 95% interval of an accuracy of ``correct`` out of ``total`` (scipy)."""
+    interval = binomtest(correct, total).proportion_ci(confidence_level=0.95, method="wilson")
+    return round(float(interval.low), 4), round(float(interval.high), 4)
+
+
+def confusion_plot(y: torch.Tensor, pred: torch.Tensor, classes: list[str], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(1 + 0.6 * len(classes), 1 + 0.55 * len(classes)))
+    ConfusionMatrixDisplay.from_predictions(y.numpy(), pred.numpy(), labels=list(range(len(classes))),
+                                            display_labels=classes, ax=ax, colorbar=False, cmap="Blues")
+    ax.set_title("test set: true class (rows) against predicted")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def promote_champion(client: MlflowClient, name: str, version: str, dataset: str, accuracy: float) -> str:
+    """Move ``@champion`` to ``version`` when no champion exists or the champion, on the same dataset, has a lower
+    test accuracy. Returns the version that is champion afterwards."""
+    client.set_model_version_tag(name, version, "test_accuracy", str(accuracy))
+    client.set_model_version_tag(name, version, "dataset", dataset)
+    try:
+        champion = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        champion = None
+    if champion is not None and (champion.tags.get("dataset") != dataset
+                                 or float(champion.tags.get("test_accuracy", "nan")) >= accuracy):
+        return str(champion.version)  # a champion of another dataset is not comparable: it stays
+    client.set_registered_model_alias(name, CHAMPION, version)
+    return str(version)
 
 
 def evaluate(params: Params, report: Callable[[str], None] = print) -> dict[str, Any]:
@@ -64,20 +118,36 @@ def evaluate(params: Params, report: Callable[[str], None] = print) -> dict[str,
         for k, name in enumerate(classes)
     }
     example = x[:1]
+    batch = x[torch.arange(256) % len(x)]
+    low, high = accuracy_interval(int(correct.sum()), len(y))
     metrics = {
         "test_accuracy": round(correct.float().mean().item(), 4),
+        "test_accuracy_ci95_low": low,
+        "test_accuracy_ci95_high": high,
         "test_samples": len(y),
         "per_class_accuracy": per_class,
         "n_params": sum(p.numel() for p in model.parameters()),
         "flops": count_flops(model, example),
-        "cpu_latency_ms_batch1": round(cpu_latency_ms(model, example), 3),
+        "model_size_mb": round(BEST_PT.stat().st_size / 2**20, 3),
+        "cpu_latency_ms_batch1": round(latency_ms(model, example), 3),
+        "cpu_latency_ms_batch256": round(latency_ms(model, batch, repeats=5), 3),
         "arch": ckpt["arch"],
         "dataset": ckpt["manifest"]["dataset"],
     }
+    exported = export(model, x[:256], EXPORT_DIR)
+    metrics |= {"export_format": exported["format"], "export_max_abs_diff": exported["max_abs_diff"],
+                "export_parity": exported["parity"]}
+    if not exported["parity"]:
+        report(f"[evaluate] warning: {exported['path']} differs from PyTorch by up to {exported['max_abs_diff']:.2e}")
+    device = pick_device()
+    if device != "cpu":
+        metrics[f"{device}_latency_ms_batch1"] = round(latency_ms(model, example, device), 3)
+        metrics[f"{device}_latency_ms_batch256"] = round(latency_ms(model, batch, device), 3)
     METRICS_JSON.parent.mkdir(parents=True, exist_ok=True)
     METRICS_JSON.write_text(json.dumps(metrics, indent=2) + "\n")
     space = SPACES[ckpt["space"]]
     cell_png = architecture_plot(space.decode(ckpt["arch"]), METRICS_JSON.parent / "best_arch.png")
+    confusion_png = confusion_plot(y, pred, classes, METRICS_JSON.parent / "confusion_matrix.png")
     found = ckpt["search"]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=found["study_name"], storage=found["storage"])
@@ -92,10 +162,20 @@ def evaluate(params: Params, report: Callable[[str], None] = print) -> dict[str,
     scalars |= {f"test_accuracy_class_{k}": v for k, v in per_class.items() if v is not None}
     for run_id in (retrained["mlflow"]["run_id"], found["mlflow"]["parent_run_id"]):
         client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in scalars.items()])
-        for path in (METRICS_JSON, cell_png):
+        for path in (METRICS_JSON, cell_png, confusion_png):
             client.log_artifact(run_id, str(path))
+    client.log_artifact(retrained["mlflow"]["run_id"], exported["path"], "export")
     for path in search_files:
         client.log_artifact(found["mlflow"]["parent_run_id"], str(path))
-    report(f"[evaluate] test_acc={metrics['test_accuracy']:.4f} on {len(y)} images, {metrics['n_params']:,} params, "
-           f"{metrics['flops']:,} FLOPs, {metrics['cpu_latency_ms_batch1']:.2f} ms/image on CPU")
+    registered = retrained["mlflow"]
+    champion = promote_champion(client, registered["registered_model"], registered["version"], metrics["dataset"],
+                                metrics["test_accuracy"])
+    report_md = write_report(REPORT_MD, manifest=ckpt["manifest"], found=found, retrained=retrained, metrics=metrics,
+                             trials=pd.read_csv(METRICS_JSON.parent / "trials.csv"), champion=champion,
+                             generations=found.get("generations"))
+    for run_id in (retrained["mlflow"]["run_id"], found["mlflow"]["parent_run_id"]):
+        client.log_artifact(run_id, str(report_md))
+    report(f"[evaluate] test_acc={metrics['test_accuracy']:.4f} (95% CI {low:.4f}-{high:.4f}) on {len(y)} images, "
+           f"{metrics['n_params']:,} params, {metrics['flops']:,} FLOPs, {metrics['cpu_latency_ms_batch1']:.2f} ms "
+           f"at batch 1 on CPU; {registered['registered_model']}@{CHAMPION} is version {champion}")
     return metrics

@@ -60,7 +60,7 @@ def make_objective(params: Params, data: PreparedData, tracker: SearchTracker | 
     network = NetworkConfig(s.channels, s.cells_per_stage, data.in_channels, data.num_classes)
     # Every trial trains with the same seed: candidates are compared under the same initialisation and batch order,
     # and a resumed search (whose trial numbers may have a gap) trains each architecture exactly as before.
-    config = train_config(s, device)
+    config = train_config(s, device, params.data.dataset)
     train_params = {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "seed")}
     train_params |= {"channels": s.channels, "cells_per_stage": s.cells_per_stage}
 
@@ -87,7 +87,8 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
     space = SPACES[s.space]
     identity = study_identity(params, data)
     study_name = s.study_name or default_study_name(params, identity)
-    study = open_study(s.storage, study_name, make_sampler(s.strategy, space, s.seed, s.strategy_options), identity)
+    sampler = make_sampler(s.strategy, space, s.seed, s.strategy_options)
+    study = open_study(s.storage, study_name, sampler, identity)
     uri = tracking_uri(params.tracking.uri)
     tracker = SearchTracker.start(
         uri, params.tracking.experiment, study_name,
@@ -116,6 +117,9 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
         "best": {"number": best.number, "arch": best.arch, "val_accuracy": best.val_accuracy},
         "mlflow": {"tracking_uri": uri, "experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id},
     }
+    generations = getattr(getattr(sampler, "strategy", None), "generation", None)
+    if generations is not None:  # generational strategies (NEAT): generations bred so far
+        summary["generations"] = generations
     SEARCH_JSON.parent.mkdir(parents=True, exist_ok=True)
     SEARCH_JSON.write_text(json.dumps(summary, indent=2) + "\n")
     tracker.finish({"best_val_accuracy": best.val_accuracy, "completed_trials": len(trials)})

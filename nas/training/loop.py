@@ -1,19 +1,26 @@
-"""The training loop: ``train(model, data, config, callbacks) -> metrics``.
+"""The training loop: ``train(model, data, config, callbacks, checkpoint) -> metrics``.
 
-Datasets here fit in memory, so each split is normalised once and held as a tensor on the training device; batches
-are index slices, shuffled by a generator seeded from ``config.seed``. Tracking plugs in as epoch callbacks, so this
-module imports no tracking library.
+Datasets here fit in memory, so each split is normalised once and held as a tensor on the training device, and
+augmentation (random crop with padding, horizontal flip, cutout) runs on that device, batch by batch: the input
+pipeline never waits on a CPU worker. Batches are index slices; the order and every augmentation draw come from one
+generator seeded from ``config.seed``, so a run is reproducible and, with ``checkpoint``, resumable: the state after
+each epoch (weights, optimiser, schedule, generator and RNG states) is saved, and a run started again continues from
+it and ends with the same weights as one never interrupted. Tracking plugs in as epoch callbacks, so this module
+imports no tracking library.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nas.data import PreparedData, Split, normalize
@@ -21,22 +28,38 @@ from nas.data import PreparedData, Split, normalize
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
+# Datasets whose images may be flipped and shifted (natural images); digits are not augmented.
+AUGMENTED_DATASETS = ("cifar10", "cifar100", "svhn")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
+    """SGD with Nesterov momentum, linear warm-up then cosine decay (per step), label smoothing, augmentation."""
+
     epochs: int
     batch_size: int = 64
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4
     label_smoothing: float = 0.0
+    warmup_epochs: int = 0
+    crop_padding: int = 0  # random crop after zero padding by this many pixels; 0: no crop
+    flip: bool = False  # random horizontal flip
+    cutout: int = 0  # side of a square zeroed at a random place in each image; 0: no cutout
+    channels_last: bool = True  # on CUDA only, where convolutions run faster in NHWC
+    compile: bool = False  # torch.compile the model for training
     seed: int = 0
     device: str = "cpu"
 
 
-def train_config(params: Any, device: str) -> TrainConfig:
-    """The loop's config from a params section that has the training keys (``search`` or ``retrain``)."""
-    keys = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "label_smoothing", "seed")
-    return TrainConfig(**{k: getattr(params, k) for k in keys}, device=device)
+def train_config(params: Any, device: str, dataset: str) -> TrainConfig:
+    """The loop's config from a params section with the training keys (``search`` or ``retrain``); ``augment: auto``
+    means crop (padding 4) and flip for natural-image datasets and none for digits."""
+    keys = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "label_smoothing", "warmup_epochs", "cutout",
+            "channels_last", "compile", "seed")
+    augment = params.augment == "crop_flip" or (params.augment == "auto" and dataset in AUGMENTED_DATASETS)
+    return TrainConfig(**{k: getattr(params, k) for k in keys}, crop_padding=4 if augment else 0, flip=augment,
+                       device=device)
 
 
 def pick_device() -> str:
@@ -59,6 +82,57 @@ def _on_device(split: Split, manifest: dict, device: str) -> tuple[torch.Tensor,
     return normalize(split.x.to(device), manifest), split.y.to(device)
 
 
+def augment(x: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """Random crop with zero padding, horizontal flip and cutout of a batch, on its own device; the draws come
+    from ``generator`` (on the CPU, so they are the same on every device)."""
+    n, _, h, w = x.shape
+    device = x.device
+    if config.crop_padding:
+        p = config.crop_padding
+        dy, dx = torch.randint(0, 2 * p + 1, (2, n), generator=generator).to(device)
+        rows = (torch.arange(h, device=device)[None, :] + dy[:, None])[:, None, :, None]
+        cols = (torch.arange(w, device=device)[None, :] + dx[:, None])[:, None, None, :]
+        padded = F.pad(x, (p, p, p, p))
+        x = padded.gather(2, rows.expand(n, x.shape[1], h, w + 2 * p)).gather(3, cols.expand(n, x.shape[1], h, w))
+    if config.flip:
+        flip = (torch.rand(n, generator=generator) < 0.5).to(device)
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    if config.cutout:
+        cy, cx = torch.randint(0, h, (n,), generator=generator), torch.randint(0, w, (n,), generator=generator)
+        half = config.cutout // 2
+        ys, xs = torch.arange(h), torch.arange(w)
+        inside_y = (ys[None, :] >= (cy - half)[:, None]) & (ys[None, :] < (cy - half + config.cutout)[:, None])
+        inside_x = (xs[None, :] >= (cx - half)[:, None]) & (xs[None, :] < (cx - half + config.cutout)[:, None])
+        hole = (inside_y[:, :, None] & inside_x[:, None, :]).to(device)
+        x = x.masked_fill(hole[:, None], 0.0)
+    return x
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """Learning-rate factor per step: linear warm-up to 1, then cosine decay to 0."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def _rng_states() -> dict[str, Any]:
+    states = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _restore_rng(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """Predicted class of every row of an already-normalised tensor."""
@@ -71,34 +145,62 @@ def train(
     data: PreparedData,
     config: TrainConfig,
     callbacks: Sequence[EpochCallback] = (),
-) -> dict[str, list[float] | float]:
-    """SGD with Nesterov momentum and a cosine schedule; validation accuracy after every epoch.
+    checkpoint: str | Path | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` on ``data.train``, reporting validation accuracy after every epoch.
 
-    Returns ``train_loss`` and ``val_accuracy`` per epoch and the wall ``seconds`` spent.
+    Args:
+        checkpoint: a file to save the training state to after every epoch and resume from when it exists and was
+            written by a run with the same config (a different config starts afresh). Callbacks see only the
+            epochs this call trains.
+
+    Returns ``train_loss`` and ``val_accuracy`` per epoch, the wall ``seconds`` this call spent, and
+    ``resumed_from`` (the number of epochs taken from the checkpoint).
     """
     start = time.perf_counter()
     device = config.device
-    model.to(device)
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick the fastest kernels
+    memory_format = torch.channels_last if cuda and config.channels_last else torch.contiguous_format
+    model.to(device, memory_format=memory_format)
     train_x, train_y = _on_device(data.train, data.manifest, device)
+    train_x = train_x.contiguous(memory_format=memory_format)
     val_x, val_y = _on_device(data.val, data.manifest, device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum,
         nesterov=config.momentum > 0, weight_decay=config.weight_decay,
     )
     steps_per_epoch = math.ceil(len(train_y) / config.batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
+    schedule = warmup_cosine(config.warmup_epochs * steps_per_epoch, config.epochs * steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     generator = torch.Generator().manual_seed(config.seed)
     history: dict[str, list[float]] = {"train_loss": [], "val_accuracy": []}
-    for epoch in range(config.epochs):
+    first_epoch = 0
+    path = Path(checkpoint) if checkpoint else None
+    if path is not None and path.is_file():
+        state = torch.load(path, map_location=device, weights_only=False)
+        if state["config"] == asdict(config):
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            generator.set_state(state["generator"])
+            _restore_rng(state["rng"])
+            history, first_epoch = state["history"], state["epoch"]
+    forward = torch.compile(model) if config.compile else model
+    for epoch in range(first_epoch, config.epochs):
         model.train()
         order = torch.randperm(len(train_y), generator=generator).to(device)
         total = torch.zeros((), device=device)
         for i in range(0, len(order), config.batch_size):
             idx = order[i : i + config.batch_size]
+            x = train_x[idx]
+            if config.crop_padding or config.flip or config.cutout:
+                x = augment(x, config, generator)
             # bf16 autocast on CUDA needs no GradScaler (unlike float16); elsewhere this is a no-op.
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-                loss = loss_fn(model(train_x[idx]), train_y[idx])
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+                loss = loss_fn(forward(x), train_y[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -110,6 +212,18 @@ def train(
         }
         for key, value in metrics.items():
             history[key].append(value)
+        if path is not None:
+            _save(path, {"config": asdict(config), "epoch": epoch + 1, "model": model.state_dict(),
+                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                         "generator": generator.get_state(), "rng": _rng_states(), "history": history})
         for callback in callbacks:
             callback(epoch, metrics)
-    return {**history, "seconds": time.perf_counter() - start}
+    return {**history, "seconds": time.perf_counter() - start, "resumed_from": first_epoch}
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    """Write-then-rename: a kill during the save leaves the previous checkpoint intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)

@@ -6,6 +6,7 @@ Writes ``models/best.pt`` (weights plus everything needed to rebuild and feed th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -22,12 +23,16 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from nas.config import Params
 from nas.data import load_prepared, normalize
 from nas.errors import UserError
+from nas.serving import PREPROCESSING_KEY, preprocessing
 from nas.spaces import SPACES, NetworkConfig
-from nas.tracking import tracking_uri
+from nas.tracking import git_commit, tracking_uri
 from nas.training.loop import init_model, pick_device, train, train_config
 
 BEST_PT = Path("models/best.pt")
 RETRAIN_JSON = Path("models/retrain.json")
+# Per-epoch training state. Not a DVC output (dvc repro deletes outputs before it runs a stage): an interrupted
+# retrain resumes from here, and the file is removed once the stage has finished.
+CHECKPOINTS = Path("checkpoints")
 
 
 def read_output(path: Path, stage: str) -> dict[str, Any]:
@@ -35,6 +40,22 @@ def read_output(path: Path, stage: str) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{path}: not found; run the {stage} stage first (dvc repro {stage})")
     return json.loads(path.read_text())
+
+
+def log_model(model: torch.nn.Module, manifest: dict[str, Any], images: torch.Tensor, name: str):
+    """Log ``model`` to the active MLflow run and register it as ``name``, with the preprocessing it needs.
+
+    ``images`` (uint8, at least two) become the input example; the graph is exported with a dynamic batch.
+    """
+    example = normalize(images, manifest).numpy()  # what the network takes: normalised images
+    return mlflow.pytorch.log_model(model, name="model", registered_model_name=name, input_example=example,
+                                    metadata={PREPROCESSING_KEY: preprocessing(manifest)})
+
+
+def data_hash(manifest: dict[str, Any]) -> str:
+    """One hash for the prepared data: of the split files' own SHA-256s."""
+    digests = "".join(manifest["splits"][name]["sha256"] for name in sorted(manifest["splits"]))
+    return hashlib.sha256(digests.encode()).hexdigest()[:16]
 
 
 def load_checkpoint(path: str | Path = BEST_PT, device: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -57,7 +78,7 @@ def retrain(params: Params, search_json: Path = Path("models/search.json"), repo
     data = load_prepared(params.data.out)
     device = pick_device()
     network = NetworkConfig(r.channels, r.cells_per_stage, data.in_channels, data.num_classes)
-    config = train_config(r, device)
+    config = train_config(r, device, params.data.dataset)
     model = init_model(lambda: space.build(arch, network), r.seed)
     n_params = sum(p.numel() for p in model.parameters())
     report(f"[retrain] {found['best']['arch']} at C={r.channels}, N={r.cells_per_stage} ({n_params:,} params) "
@@ -82,8 +103,18 @@ def retrain(params: Params, search_json: Path = Path("models/search.json"), repo
         report(f"[retrain] epoch {epoch + 1}/{r.epochs}  train_loss={metrics['train_loss']:.4f}  "
                f"val_acc={metrics['val_accuracy']:.4f}  {time.perf_counter() - started:.0f}s")
 
+    identity = json.dumps([found["best"]["arch"], asdict(network), asdict(config), data.manifest], sort_keys=True)
+    checkpoint = CHECKPOINTS / f"retrain-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.pt"
+    if checkpoint.is_file():
+        report(f"[retrain] resuming from {checkpoint}")
     try:
-        history = train(model, data, config, [on_epoch_end])
+        history = train(model, data, config, [on_epoch_end], checkpoint=checkpoint)
+        stamp = int(time.time() * 1000)
+        restored = [Metric(k, history[k][e], stamp, e) for e in range(history["resumed_from"])
+                    for k in ("train_loss", "val_accuracy")]
+        if restored:  # epochs trained before the interruption, so the run shows the whole curve
+            client.log_batch(run_id, metrics=restored)
+            client.set_tag(run_id, "resumed_from_epoch", str(history["resumed_from"]))
         model = model.cpu().eval()
         BEST_PT.parent.mkdir(parents=True, exist_ok=True)
         torch.save(
@@ -92,22 +123,26 @@ def retrain(params: Params, search_json: Path = Path("models/search.json"), repo
             BEST_PT,
         )
         mlflow.set_tracking_uri(uri)
-        example = normalize(data.test.x[:2], data.manifest).numpy()  # what the network takes: normalised images
         with mlflow.start_run(run_id=run_id):
-            info = mlflow.pytorch.log_model(
-                model, name="model", registered_model_name=params.tracking.model_name, input_example=example,
-            )
+            info = log_model(model, data.manifest, data.test.x[:2], params.tracking.model_name)
     except BaseException:
         client.set_terminated(run_id, status="FAILED")
         raise
     client.log_batch(run_id, metrics=[Metric("train_seconds", history["seconds"], int(time.time() * 1000), 0),
                                       Metric("n_params", n_params, int(time.time() * 1000), 0)])
+    lineage = {"optuna_study": found["study_name"], "optuna_trial_number": str(found["best"]["number"]),
+               "arch": found["best"]["arch"], "space": found["space"], "strategy": found["strategy"],
+               "data_hash": data_hash(data.manifest), "git_commit": git_commit(), "retrain_run_id": run_id}
+    for key, value in lineage.items():
+        client.set_model_version_tag(params.tracking.model_name, info.registered_model_version, key, value)
     client.set_terminated(run_id, status="FINISHED")
+    checkpoint.unlink(missing_ok=True)
     summary = {
         "arch": found["best"]["arch"],
         "val_accuracy": history["val_accuracy"][-1],
         "train_seconds": history["seconds"],
         "device": device,
+        "resumed_from_epoch": history["resumed_from"],
         "mlflow": {"tracking_uri": uri, "run_id": run_id, "model_uri": info.model_uri,
                    "registered_model": params.tracking.model_name, "version": info.registered_model_version},
     }
