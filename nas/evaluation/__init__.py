@@ -1,5 +1,5 @@
 """Evaluation of the retrained model."""
 
-from nas.evaluation.evaluate import count_flops, latency_ms, evaluate
+from nas.evaluation.evaluate import count_flops, evaluate, latency_ms
 
-__all__ = ["count_flops", "latency_ms", "evaluate"]
+__all__ = ["count_flops", "evaluate", "latency_ms"]

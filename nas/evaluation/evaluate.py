@@ -30,7 +30,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from scipy.stats import binomtest  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-  # noqa: E402
+
 from nas.config import Params  # noqa: E402
 from nas.data import load_prepared, normalize  # noqa: E402
 from nas.reports import architecture_plot, write_search_reports  # noqa: E402
