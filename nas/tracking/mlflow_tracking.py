@@ -53,11 +53,23 @@ def _open(uri: str, experiment: str) -> tuple[MlflowClient, str]:
         if path is not None:
             sqlite_wal(path)
         client = MlflowClient(tracking_uri=uri)
-        found = client.get_experiment_by_name(experiment)
-        return client, found.experiment_id if found else client.create_experiment(experiment)
+        return client, _experiment_id(client, experiment)
     except (MlflowException, OSError, sqlite3.Error) as exc:
         reason = str(exc).strip().splitlines()[0]
         raise UserError(f"tracking.uri: cannot open the MLflow store {uri!r} ({reason})") from None
+
+
+def _experiment_id(client: MlflowClient, name: str) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException:
+        found = client.get_experiment_by_name(name)  # another process created it between the two calls
+        if found is None:
+            raise
+        return found.experiment_id
 
 
 def _now_ms() -> int:

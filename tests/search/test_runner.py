@@ -111,7 +111,8 @@ def test_sigkill_mid_search_then_restart_ends_as_an_uninterrupted_search(tmp_pat
     out = restarted.communicate(timeout=240)[0]
     assert restarted.returncode == 0, out
     assert "marked failed" in out
-    assert reference.wait(timeout=240) == 0
+    reference_out = reference.communicate(timeout=240)[0]
+    assert reference.returncode == 0, reference_out
 
     study = optuna.load_study(study_name="resume", storage=killed_storage)
     numbers = [t.number for t in study.get_trials()]
