@@ -60,7 +60,9 @@ def write_report(path: Path, *, manifest: dict[str, Any], found: dict[str, Any],
         "",
         "| trial | val accuracy | seconds | architecture |",
         "|---|---|---|---|",
-        *(f"| {r.number} | {r.val_accuracy:.4f} | {r.seconds:.1f} | `{r.arch}` |" for r in top.itertuples()),
+        # NB201 strings contain "|", which ends a table cell even inside code: escaped.
+        *(f"| {r.number} | {r.val_accuracy:.4f} | {r.seconds:.1f} | `{r.arch.replace('|', chr(92) + '|')}` |"
+          for r in top.itertuples()),
         "",
         "Reproduce: `dvc repro` with this `params.yaml` and the same git commit.",
         "",
