@@ -64,11 +64,17 @@ def cell_plot(arch: NB201Arch, path: str | Path) -> Path:
         ))
         ax.text((pos[i][0] + pos[j][0]) / 2, label_y, op, ha="center", fontsize=9, color=OP_COLORS[op],
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
-    ax.set_xlim(-0.6, 6.6)
-    ax.set_ylim(-1.4, 2.0)
+    return _save_drawing(fig, ax, (-0.6, 6.6), (-1.4, 2.0), str(arch), 8, path)
+
+
+def _save_drawing(fig, ax, xlim: tuple[float, float], ylim: tuple[float, float], title: str, fontsize: int,
+                  path: str | Path) -> Path:
+    """Frame an architecture drawing (equal aspect, no axes, its string as the title) and write the PNG."""
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.set_title(str(arch), fontsize=8)
+    ax.set_title(title, fontsize=fontsize)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -97,15 +103,7 @@ def layer_plot(arch: MacroArch, path: str | Path) -> Path:
             ax.add_patch(FancyArrowPatch(
                 (source * 2, 0.35), (k * 2 - 0.2, 0.35), connectionstyle="arc3,rad=-0.35", arrowstyle="-|>",
                 mutation_scale=12, lw=1.2, color="tab:blue", linestyle="-" if layer.merge == "sum" else "--"))
-    ax.set_xlim(-1, 2 * (n + 1) + 1)
-    ax.set_ylim(-0.8, 0.8 + 0.45 * n)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    ax.set_title(str(arch), fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save_drawing(fig, ax, (-1, 2 * (n + 1) + 1), (-0.8, 0.8 + 0.45 * n), str(arch), 7, path)
 
 
 def _layer_label(layer) -> str:
