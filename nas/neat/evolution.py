@@ -173,7 +173,7 @@ class Evolution:
     def _allocate(shares: np.ndarray, total: int) -> list[int]:
         """Split ``total`` offspring in proportion to ``shares`` (largest remainders; all equal if all zero)."""
         if shares.sum() <= 0:
-            shares = np.where(shares >= 0, 1.0, 0.0) if (shares >= 0).any() else np.ones_like(shares)
+            shares = np.ones_like(shares)
         exact = shares / shares.sum() * total
         counts = np.floor(exact).astype(int)
         for i in np.argsort(-(exact - counts), kind="stable")[: total - counts.sum()]:
