@@ -20,7 +20,7 @@ from nas.tabular import TabularBenchmark, run_protocol  # noqa: E402
 from nas.tabular.bench import resolve_strategies, run_bench, summarize  # noqa: E402
 from nas.tabular.benchmark import NB201_CIFAR10  # noqa: E402
 
-ALL = "random,local_search,regularized_evolution,neat,reinforce,bananas,mcts,tpe"
+ALL = "random,local_search,regularized_evolution,neat,reinforce,bananas,gp_thompson,mcts,tpe"
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ def test_shipped_params_are_valid_and_defaults_fill_gaps(tmp_path):
         ("search:\n  lr: fast\n", "search.lr: Input should be a valid number"),
         ("data:\n  dataset: imagenet\n", "data.dataset: Input should be 'digits', 'mnist5k', .* or 'svhn'"),
         ("search:\n  strategy: evolution\n", "search.strategy: unknown strategy 'evolution'; allowed: random, "
-         "local_search, regularized_evolution, mcts, neat, reinforce, bananas, tpe, gp, qmc, optuna_random, nsga2, "
+         "local_search, regularized_evolution, mcts, neat, reinforce, bananas, gp_thompson, tpe, gp, qmc, optuna_random, nsga2, "
          r"re \(= regularized_evolution\), local \(= local_search\), optuna.<any sampler class>"),
         ("search:\n  strategy: optuna.NoSuchSampler\n", "unknown strategy 'optuna.NoSuchSampler'"),
         ("search:\n  strategy: optuna.GridSampler\n", "search: strategy_options: bad value for optuna.GridSampler: .*search_space"),

@@ -14,6 +14,7 @@ import optuna
 
 from nas.strategies.bananas import BANANAS
 from nas.strategies.base import Strategy
+from nas.strategies.gp_thompson import GPThompson
 from nas.strategies.local_search import LocalSearch
 from nas.strategies.mcts import MCTS
 from nas.strategies.neat import NEAT
@@ -30,6 +31,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "neat": NEAT,
     "reinforce": REINFORCE,
     "bananas": BANANAS,
+    "gp_thompson": GPThompson,
 }
 # Optuna's samplers under short names; any other sampler class of ``optuna.samplers`` is reached as
 # ``optuna.<ClassName>`` (e.g. ``optuna.BruteForceSampler``), its keyword arguments from ``strategy_options``.

@@ -15,7 +15,8 @@ from nas.spaces import SPACES
 from nas.strategies import STRATEGIES, STRATEGY_NAMES, make_sampler
 
 OPTIONS = {"regularized_evolution": {"population_size": 5, "sample_size": 2}, "tpe": {"n_startup_trials": 5},
-           "neat": {"population_size": 8}, "bananas": {"initial": 5, "batch": 5}, "gp": {"n_startup_trials": 5}}
+           "neat": {"population_size": 8}, "bananas": {"initial": 5, "batch": 5},
+           "gp_thompson": {"candidates": 200}, "gp": {"n_startup_trials": 5}}
 SLOW = {"gp"}  # Gaussian-process fits take seconds per trial: one space is enough for them
 
 
