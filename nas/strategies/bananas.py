@@ -19,10 +19,10 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 
-from nas.strategies.base import Strategy
+from nas.strategies.base import SurrogateStrategy
 
 
-class BANANAS(Strategy):
+class BANANAS(SurrogateStrategy):
     """Args:
         initial: random architectures before the first model.
         batch: proposals per refit of the ensemble.
@@ -33,25 +33,10 @@ class BANANAS(Strategy):
 
     def __init__(self, space, seed=0, initial: int = 10, batch: int = 10, candidates: int = 100, parents: int = 5,
                  ensemble: int = 5) -> None:
-        super().__init__(space, seed)
+        super().__init__(space, seed, initial, batch)
         if min(initial, batch, candidates, parents) < 1 or ensemble < 2 or batch > candidates:
             raise ValueError("initial, batch, candidates, parents must be >= 1, ensemble >= 2, batch <= candidates")
-        self.initial, self.batch, self.candidates, self.parents, self.ensemble = (
-            initial, batch, candidates, parents, ensemble)
-        self.history: dict[Hashable, float] = {}
-        self.queue: list[Hashable] = []
-        self.asked = 0
-
-    def ask(self) -> Hashable:
-        self.asked += 1
-        if self.asked <= self.initial or len(self.history) < 2:
-            return self.space.sample(self.rng)
-        if not self.queue:
-            self.queue = self._propose()
-        return self.queue.pop(0)
-
-    def tell(self, arch: Hashable, score: float) -> None:
-        self.history[arch] = score
+        self.candidates, self.parents, self.ensemble = candidates, parents, ensemble
 
     def _propose(self) -> list[Hashable]:
         archs = list(self.history)
@@ -59,7 +44,7 @@ class BANANAS(Strategy):
         y = np.array([self.history[a] for a in archs])
         scale = y.std() or 1.0
         y = (y - y.mean()) / scale
-        best = sorted(archs, key=lambda a: -self.history[a])[: self.parents]
+        best = self.best(self.parents)
         pool = {n: None for a in best for n in self.space.neighbors(a) if n not in self.history}
         for _ in range(self.candidates * 20 if len(pool) < self.candidates else 0):
             child = self.space.mutate(best[int(self.rng.integers(len(best)))], self.rng)
@@ -73,8 +58,7 @@ class BANANAS(Strategy):
         features = np.stack([self.space.path_features(a) for a in pool_archs])
         predictions = np.stack([self._fit(x, y).predict(features) for _ in range(self.ensemble)])
         mean, std = predictions.mean(axis=0), predictions.std(axis=0)
-        draws = self.rng.normal(mean, std + 1e-9)  # independent Thompson sampling
-        return [pool_archs[i] for i in np.argsort(-draws, kind="stable")[: self.batch]]
+        return self.thompson(pool_archs, mean, std)
 
     def _fit(self, x: np.ndarray, y: np.ndarray) -> MLPRegressor:
         model = MLPRegressor(hidden_layer_sizes=(20, 20, 20), learning_rate_init=0.01, max_iter=200,

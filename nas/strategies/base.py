@@ -37,3 +37,43 @@ class Strategy(ABC):
         for arch, score in history:
             self.ask()
             self.tell(arch, score)
+
+
+class SurrogateStrategy(Strategy):
+    """Base of the model-based strategies: ``initial`` random architectures, then batches of ``batch`` proposals,
+    one ``_propose`` (one refit of the surrogate) per batch, skipping any already evaluated."""
+
+    def __init__(self, space: Any, seed: int | np.random.Generator, initial: int, batch: int) -> None:
+        super().__init__(space, seed)
+        self.initial, self.batch = initial, batch
+        self.history: dict[Hashable, float] = {}
+        self.queue: list[Hashable] = []
+        self.asked = 0
+
+    @abstractmethod
+    def _propose(self) -> list[Hashable]:
+        """The next batch, best first (at least one architecture)."""
+
+    def ask(self) -> Hashable:
+        self.asked += 1
+        if self.asked <= self.initial or len(self.history) < 2:
+            return self.space.sample(self.rng)
+        while self.queue:
+            arch = self.queue.pop(0)
+            if arch not in self.history:
+                return arch
+        self.queue = self._propose()
+        return self.queue.pop(0)
+
+    def tell(self, arch: Hashable, score: float) -> None:
+        self.history[arch] = score
+
+    def best(self, k: int) -> list[Hashable]:
+        """The ``k`` best architectures evaluated so far, best first."""
+        return sorted(self.history, key=lambda a: -self.history[a])[:k]
+
+    def thompson(self, pool: list[Hashable], mean: np.ndarray, std: np.ndarray) -> list[Hashable]:
+        """Independent Thompson sampling: the ``batch`` candidates with the highest draw from their own predictive
+        normal (White, Neiswanger & Savani 2021)."""
+        draws = self.rng.normal(mean, std + 1e-9)
+        return [pool[i] for i in np.argsort(-draws, kind="stable")[: self.batch]]

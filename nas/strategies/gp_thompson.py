@@ -25,10 +25,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
-from nas.strategies.base import Strategy
+from nas.strategies.base import SurrogateStrategy
 
 
-class GPThompson(Strategy):
+class GPThompson(SurrogateStrategy):
     """Args:
         initial: random architectures before the first GP.
         batch: proposals per refit.
@@ -39,35 +39,17 @@ class GPThompson(Strategy):
 
     def __init__(self, space, seed=0, initial: int = 5, batch: int = 5, candidates: int = 2000, radius: int = 2,
                  parents: int = 1) -> None:
-        super().__init__(space, seed)
+        super().__init__(space, seed, initial, batch)
         if min(initial, batch, candidates, parents) < 1 or radius < 0:
             raise ValueError("initial, batch, candidates and parents must be >= 1 and radius >= 0")
-        self.initial, self.batch, self.candidates = initial, batch, candidates
-        self.radius, self.parents = radius, parents
-        self.history: dict[Hashable, float] = {}
-        self.queue: list[Hashable] = []
-        self.asked = 0
-
-    def ask(self) -> Hashable:
-        self.asked += 1
-        if self.asked <= self.initial or len(self.history) < 2:
-            return self.space.sample(self.rng)
-        while self.queue:
-            arch = self.queue.pop(0)
-            if arch not in self.history:
-                return arch
-        self.queue = self._propose()
-        return self.queue.pop(0)
-
-    def tell(self, arch: Hashable, score: float) -> None:
-        self.history[arch] = score
+        self.candidates, self.radius, self.parents = candidates, radius, parents
 
     def _propose(self) -> list[Hashable]:
         archs = list(self.history)
         x = np.stack([self.space.features(a) for a in archs])
         scores = np.array([self.history[a] for a in archs])
         y = norm.ppf((rankdata(scores) - 0.5) / len(scores))
-        frontier = sorted(archs, key=lambda a: -self.history[a])[: self.parents]
+        frontier = self.best(self.parents)
         pool: dict[Hashable, None] = {}
         for _ in range(self.radius):
             frontier = list(dict.fromkeys(n for a in frontier for n in self.space.neighbors(a)))
@@ -84,5 +66,4 @@ class GPThompson(Strategy):
             warnings.simplefilter("ignore", ConvergenceWarning)
             gp = GaussianProcessRegressor(kernel, normalize_y=True).fit(x, y)
         mean, std = gp.predict(np.stack([self.space.features(a) for a in pool_archs]), return_std=True)
-        draws = self.rng.normal(mean, std + 1e-9)  # independent Thompson sampling
-        return [pool_archs[i] for i in np.argsort(-draws, kind="stable")[: self.batch]]
+        return self.thompson(pool_archs, mean, std)
