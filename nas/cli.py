@@ -6,20 +6,29 @@
               [--seed K] [--jobs J] [--no-tracking]
     nas predict --model models:/nas-digits@champion --input image.png more.npy [--tracking-uri URI]
 
-User mistakes print one line on stderr and exit with code 2.
+User mistakes, argparse's included, print one line on stderr and exit with code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from nas.config import Params, load_params
 from nas.errors import UserError
+from nas.stores import redact_text
 
 STAGES = ("prepare", "search", "retrain", "evaluate")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's own errors (unknown option, ``--runs abc``, a missing argument) as one line too, not usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"nas: error: {' '.join(message.splitlines())}; see {self.prog} --help\n")
 
 
 def _stage(name: str) -> Callable[[Params], Any]:
@@ -40,6 +49,15 @@ def _stage(name: str) -> Callable[[Params], Any]:
     return evaluate
 
 
+def validate(args: argparse.Namespace) -> None:
+    load_params(args.params)
+    print(f"{args.params}: ok")
+
+
+def stage(args: argparse.Namespace) -> None:
+    _stage(args.command)(load_params(args.params))
+
+
 def bench(args: argparse.Namespace) -> None:
     from nas.tabular import NB201_CIFAR10
     from nas.tabular.bench import compare, resolve_strategies
@@ -51,22 +69,22 @@ def bench(args: argparse.Namespace) -> None:
 
 
 def predict(args: argparse.Namespace) -> None:
-    import mlflow
-
     from nas.serving import predict_files
     from nas.tracking import tracking_uri
 
-    mlflow.set_tracking_uri(tracking_uri(args.tracking_uri))
-    for name, label, probability in predict_files(args.model, args.input):
+    uri = tracking_uri(args.tracking_uri)
+    shown = f"MLFLOW_TRACKING_URI={uri}" if os.environ.get("MLFLOW_TRACKING_URI") else None
+    for name, label, probability in predict_files(args.model, args.input, uri, shown):
         print(f"{name}\t{label}\t{probability:.4f}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nas", description="Neural architecture search pipeline.")
-    commands = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nas", description="Neural architecture search pipeline.")
+    commands = parser.add_subparsers(dest="command", metavar="command", required=True)
     for name in ("validate", *STAGES):
         sub = commands.add_parser(name, help="check params.yaml" if name == "validate" else f"run the {name} stage")
         sub.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+        sub.set_defaults(run=validate if name == "validate" else stage)
     b = commands.add_parser("bench", help="compare strategies under the NAS-Bench-201 protocol on a tabular benchmark")
     b.add_argument("--table", help="benchmark table in the NAS-Bench-201 CSV format (default: the shipped CIFAR-10 one)")
     b.add_argument("--strategies", default="random,re,local", help="comma-separated strategy names")
@@ -78,22 +96,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--experiment", default="nas-bench", help="MLflow experiment (default nas-bench)")
     b.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store; MLFLOW_TRACKING_URI wins")
     b.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    b.set_defaults(run=bench)
     p = commands.add_parser("predict", help="class and probability of images from a registered model")
     p.add_argument("--model", required=True, help="MLflow model URI, e.g. models:/nas-digits@champion")
     p.add_argument("--input", required=True, nargs="+", help="image files and/or .npy arrays of 0..255 pixels")
     p.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store; MLFLOW_TRACKING_URI wins")
-    args = parser.parse_args(argv)
+    p.set_defaults(run=predict)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
-        if args.command in ("bench", "predict"):
-            (bench if args.command == "bench" else predict)(args)
-            return 0
-        params = load_params(args.params)
-        if args.command == "validate":
-            print(f"{args.params}: ok")
-            return 0
-        _stage(args.command)(params)
+        args.run(args)
     except UserError as exc:
-        print(f"nas: error: {exc}", file=sys.stderr)
+        print(f"nas: error: {redact_text(' '.join(str(exc).splitlines()))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nas: interrupted; run the same command again to resume", file=sys.stderr)

@@ -6,20 +6,37 @@ and the allowed values (the CLI and the flows turn it into exit code 2).
 
 from __future__ import annotations
 
+import inspect
+import re
 import warnings
+from collections.abc import Hashable, Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from annotated_types import GroupedMetadata
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 from nas.errors import UserError
 
 DATASETS = ("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
+# YAML's true is not the number 1, nor is 1 a boolean (an integer still counts as a float).
+_STRICT = ConfigDict(strict=True, arbitrary_types_allowed=True)
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DataParams(Section):
@@ -27,9 +44,9 @@ class DataParams(Section):
     root: str = "data/raw"
     out: str = "data/prepared"
     download: bool = True
-    val_fraction: float = Field(0.15, gt=0.0, lt=0.5)
+    val_fraction: float = Field(0.15, gt=0, lt=0.5)
     # Used only by datasets that ship no test split of their own (digits, mnist5k).
-    test_fraction: float = Field(0.15, gt=0.0, lt=0.5)
+    test_fraction: float = Field(0.15, gt=0, lt=0.5)
     seed: int = Field(0, ge=0)
 
 
@@ -38,10 +55,10 @@ class TrainParams(Section):
 
     epochs: int = Field(ge=1, le=10_000)
     batch_size: int = Field(64, ge=1, le=65_536)
-    lr: float = Field(0.05, gt=0.0, le=10.0)
-    momentum: float = Field(0.9, ge=0.0, lt=1.0)
-    weight_decay: float = Field(5e-4, ge=0.0, le=1.0)
-    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    lr: float = Field(0.05, gt=0, le=10)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0, le=1)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
     warmup_epochs: int = Field(0, ge=0, le=10_000)
     # auto: random crop (padding 4) + horizontal flip for CIFAR and SVHN, none for digits and MNIST-like data
     augment: Literal["auto", "none", "crop_flip"] = "auto"
@@ -61,8 +78,8 @@ class TrainParams(Section):
 class SearchParams(TrainParams):
     space: Literal["nb201", "macro"] = "nb201"
     strategy: str = "regularized_evolution"
-    strategy_options: dict[str, Any] = Field(default_factory=dict)
-    n_trials: int = Field(20, ge=1, le=1_000_000)
+    strategy_options: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+    n_trials: int = Field(24, ge=1, le=1_000_000)
     epochs: int = Field(4, ge=1, le=10_000)
     channels: int = Field(8, ge=1, le=1024)
     cells_per_stage: int = Field(1, ge=1, le=64)
@@ -79,21 +96,35 @@ class SearchParams(TrainParams):
 
     @field_validator("strategy_options")
     @classmethod
-    def _known_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    def _valid_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Each option against the type and range the strategy's constructor declares for it."""
         from nas.strategies import strategy_parameters
 
         name = info.data.get("strategy")
         if name is None:  # the strategy itself was invalid and is reported
             return options
-        allowed = strategy_parameters(name)
-        for key in options:
-            if key not in allowed:
-                raise ValueError(f"{key!r} is not an option of {name}; allowed: {', '.join(allowed) or 'none'}")
+        parameters = strategy_parameters(name)
+        for key, value in options.items():
+            if key not in parameters:
+                raise _option_error(key, f"not an option of {name}; allowed: {', '.join(parameters) or 'none'}")
+            annotation = parameters[key].annotation
+            if annotation is inspect.Parameter.empty:
+                continue
+            try:
+                TypeAdapter(annotation, config=_STRICT).validate_python(value)
+            except ValidationError as exc:
+                allowed = allowed_values(annotation)
+                message = f"must be {allowed}" if allowed else exc.errors()[0]["msg"]
+                raise _option_error(key, f"{message} (got {value!r})") from None
+        for key, parameter in parameters.items():
+            if parameter.default is parameter.empty and key not in options:
+                raise _option_error(key, f"required by {name}")
         return options
 
     @model_validator(mode="after")
     def _strategy_can_be_built(self) -> SearchParams:
-        """Values of the options (and options a strategy cannot do without) are checked by building it once."""
+        """Options that depend on each other (sample_size <= population_size), and the ranges Optuna's samplers check
+        themselves, are checked by building the strategy once."""
         from nas.spaces import SPACES
         from nas.strategies import make_sampler
 
@@ -102,14 +133,14 @@ class SearchParams(TrainParams):
                 warnings.simplefilter("ignore")  # Optuna's experimental-feature notices
                 make_sampler(self.strategy, SPACES[self.space], 0, self.strategy_options)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"strategy_options: bad value for {self.strategy}: {exc}") from None
+            raise _refusal(self.strategy, self.strategy_options, exc) from None
         return self
 
 
 class RetrainParams(TrainParams):
     epochs: int = Field(30, ge=1, le=10_000)
     warmup_epochs: int = Field(2, ge=0, le=10_000)
-    label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
     channels: int = Field(16, ge=1, le=1024)
     cells_per_stage: int = Field(2, ge=1, le=64)
     seed: int = Field(0, ge=0)
@@ -119,7 +150,7 @@ class TrackingParams(Section):
     # MLFLOW_TRACKING_URI, when set, wins over this.
     uri: str = "sqlite:///mlflow.db"
     experiment: str = Field("nas", min_length=1)
-    model_name: str = Field("nas-model", min_length=1)
+    model_name: str = Field("nas-digits", min_length=1)
 
 
 class Params(Section):
@@ -129,40 +160,131 @@ class Params(Section):
     tracking: TrackingParams = Field(default_factory=TrackingParams)
 
 
-def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+_KINDS = {bool: "true or false", int: "an integer", float: "a number"}
+_BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def allowed_values(annotation: Any, metadata: Iterable[Any] = ()) -> str | None:
+    """What a value of a field or option may be, in words ("an integer >= 1 and <= 64"), for numbers, booleans and
+    sections; None for the types whose pydantic message already says it (``Literal``: "Input should be 'a' or 'b'")."""
+    if get_origin(annotation) is Annotated:
+        annotation, *extra = get_args(annotation)
+        metadata = [*extra, *metadata]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return f"a mapping with keys {', '.join(annotation.model_fields)}"
+    args = get_args(annotation)
+    if len(args) == 2 and type(None) in args:  # X | None
+        inner = allowed_values(next(a for a in args if a is not type(None)), metadata)
+        return inner and f"{inner}, or null"
+    if annotation not in _KINDS:
+        return None
+    constraints = [c for m in metadata for c in (m if isinstance(m, GroupedMetadata) else [m])]
+    bounds = [f"{op} {getattr(c, name)}" for c in constraints for name, op in _BOUNDS.items() if hasattr(c, name)]
+    return " ".join([_KINDS[annotation], " and ".join(bounds)]).strip()
+
+
+def _option_error(key: str, message: str) -> PydanticCustomError:
+    """An error on one strategy option, reported under its own key (``key`` is relative to where it is raised)."""
+    return PydanticCustomError("strategy_option", "{message}", {"option": key, "message": message})
+
+
+def _refusal(strategy: str, options: dict[str, Any], exc: Exception) -> PydanticCustomError:
+    """A strategy's refusal of its options, put on the option it names first ("`population_size` must be ...")."""
+    from nas.strategies import strategy_parameters
+
+    message, parameters = str(exc).splitlines()[0], strategy_parameters(strategy)
+    named = sorted((m.start(), k) for k in parameters if (m := re.search(rf"\b{k}\b", message)))
+    if not named:
+        return _option_error("strategy_options", f"{strategy} cannot be built with these options: {message}")
+    key = named[0][1]
+    value = options.get(key, parameters[key].default)
+    got = f"got {value!r}" if key in options else f"{value!r} by default"
+    return _option_error(f"strategy_options.{key}", f"{re.sub(rf'^`?{key}`? ', '', message)} ({got})")
+
+
+def _field_at(loc: tuple[Any, ...]) -> FieldInfo | None:
     model: Any = Params
+    field = None
     for part in loc:
-        field = model.model_fields.get(part) if isinstance(part, str) else None
-        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
-            break
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return None
+        field = model.model_fields[part]
         model = field.annotation
-    return list(model.model_fields)
+    return field
 
 
 def _one_line(path: Path, error: ValidationError) -> str:
     first = error.errors()[0]
     loc = tuple(first["loc"])
     key = ".".join(str(p) for p in loc) or "(top level)"
+    if first["type"] == "strategy_option":
+        return f"{path}: {key}.{first['ctx']['option']}: {first['msg']}"
     if first["type"] == "extra_forbidden":
-        return f"{path}: unknown key {key}; allowed keys here: {', '.join(_fields_at(loc[:-1]))}"
-    message = first["msg"].removeprefix("Value error, ")
+        section = _field_at(loc[:-1])
+        allowed = (section.annotation if section else Params).model_fields
+        return f"{path}: unknown key {key}; allowed keys here: {', '.join(allowed)}"
+    field = _field_at(loc)
+    allowed = first["type"] != "value_error" and field and allowed_values(field.annotation, field.metadata)
+    message = f"must be {allowed}" if allowed else first["msg"].removeprefix("Value error, ")
     got = first.get("input")
     return f"{path}: {key}: {message}" + ("" if isinstance(got, (dict, list)) else f" (got {got!r})")
+
+
+class _DuplicateKey(yaml.YAMLError):
+    pass
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice is an error (PyYAML keeps the last one silently), and ``1e-3`` is a
+    number, as in YAML 1.2 and DVC (PyYAML follows YAML 1.1, where a float needs a dot: ``1.0e-3``)."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._prefix: dict[int, str] = {}  # id of a node -> the dotted key of its children, "search."
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        prefix, lines = self._prefix.get(id(node), ""), {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # keys merged in with `<<: *defaults` may be overridden
+                continue
+            key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+            if isinstance(key, Hashable) and key in lines:
+                raise _DuplicateKey(f"key {prefix}{key} given twice: at line {lines[key]} and again at line {line}; "
+                                    "each key may appear once")
+            lines[key] = line
+            self._prefix[id(value_node)] = f"{prefix}{key}."
+        return super().construct_mapping(node, deep)
+
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> list[Any]:
+        for i, item in enumerate(node.value):
+            self._prefix[id(item)] = f"{self._prefix.get(id(node), '')}{i}."
+        return super().construct_sequence(node, deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate params.yaml; raises UserError with one line naming the bad key."""
     path = Path(path)
+    sections = ", ".join(Params.model_fields)
     if not path.is_file():
         raise UserError(f"{path}: no such params file")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_bytes(), Loader=_Loader)  # noqa: S506 (a SafeLoader)
+    except _DuplicateKey as exc:
+        raise UserError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}: not valid YAML{where}: {problem or str(exc).splitlines()[0]}") from None
+    # An empty file would otherwise run every stage on the defaults without a word.
+    if raw is None or raw == {}:
+        raise UserError(f"{path}: is empty; it must set at least one of the sections {sections}")
     if not isinstance(raw, dict):
-        raise UserError(f"{path}: top level must be a mapping with keys: {', '.join(Params.model_fields)}")
+        raise UserError(f"{path}: top level must be a mapping with keys: {sections}")
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
         raise UserError(_one_line(path, exc)) from None
-

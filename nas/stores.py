@@ -1,12 +1,25 @@
-"""The SQLite stores behind the trial log (Optuna) and the run history (MLflow)."""
+"""The stores behind the trial log (Optuna) and the run history (MLflow): SQLite set-up, credentials kept out of
+messages, the database driver a URL needs, and first-time creation that several processes may race on."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from filelock import FileLock
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 SQLITE_PREFIX = "sqlite:///"
+# The pip package that provides a DB-API module SQLAlchemy may ask for, where its name differs from the module's.
+DRIVER_PACKAGES = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", "pymysql": "PyMySQL",
+                   "MySQLdb": "mysqlclient", "cx_Oracle": "cx-Oracle", "pyodbc": "pyodbc"}
+T = TypeVar("T")
 
 
 def sqlite_path(url: str) -> str | None:
@@ -21,3 +34,68 @@ def sqlite_wal(path: str) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
     with contextlib.closing(sqlite3.connect(path)) as db:
         db.execute("PRAGMA journal_mode=WAL")
+
+
+_CREDENTIALS = re.compile(r"(://[^/:@\s]*:)[^/@\s]*@")  # the password in scheme://user:password@host
+
+
+def redact(url: str) -> str:
+    """``url`` with its password shown as ``***`` (SQLAlchemy's own rendering), for anything printed or logged."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return _CREDENTIALS.sub(r"\1***@", url)
+
+
+def redact_text(text: str, *urls: str) -> str:
+    """``text`` (an error message, say) with the password of each URL in ``urls``, and of any URL written in it
+    with one, replaced by ``***``."""
+    for url in urls:
+        try:
+            password = make_url(url).password
+        except (ArgumentError, ValueError):
+            password = None
+        text = text.replace(url, redact(url))
+        if password:
+            text = text.replace(str(password), "***")
+    return _CREDENTIALS.sub(r"\1***@", text)
+
+
+def missing_driver(url: str) -> str | None:
+    """The pip package to install when the database driver (DB-API module) a SQLAlchemy URL needs is missing."""
+    try:
+        make_url(url).get_dialect().import_dbapi()
+    except ImportError as exc:
+        module = (exc.name or "").split(".")[0]
+        return DRIVER_PACKAGES.get(module, module or "the database driver")
+    except Exception:  # not a SQLAlchemy URL, or an unknown dialect: the caller's own error says more
+        return None
+    return None
+
+
+@contextlib.contextmanager
+def first_use(url: str) -> Iterator[None]:
+    """Hold a lock next to a SQLite store while it is created or migrated, so processes started at once do not race
+    on the schema (MLflow and Optuna both create tables on first use). Server databases are not locked here:
+    ``retry_race`` covers them."""
+    path = sqlite_path(url)
+    if path is None or path == ":memory:":
+        yield
+        return
+    if os.path.dirname(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    with FileLock(path + ".lock", timeout=300):
+        yield
+
+
+def retry_race(create: Callable[[], T], retryable: tuple[type[BaseException], ...], attempts: int = 5) -> T:
+    """Call ``create``; when it fails with one of ``retryable`` (another process creating the same schema at the
+    same moment), wait a little and try again, up to ``attempts`` times."""
+    for attempt in range(attempts):
+        try:
+            return create()
+        except retryable:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")

@@ -1,14 +1,20 @@
 """params.yaml validation: one line naming the key and the allowed values, exit 2, nothing written."""
 
+import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import yaml
+from annotated_types import GroupedMetadata
 
-from nas.config import Params, load_params
+from nas.config import Params, allowed_values, load_params
 from nas.errors import UserError
+from nas.spaces import SPACES
+from nas.strategies import STRATEGIES, strategy_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,29 +26,137 @@ def test_shipped_params_are_valid_and_defaults_fill_gaps(tmp_path):
     assert load_params(tmp_path / "p.yaml") == Params(search={"n_trials": 3})
 
 
+def _leaves(values: dict, prefix: str = "") -> dict:
+    """{"search.n_trials": 24, ...}; strategy_options is one value."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and key != "strategy_options":
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_readme_table_states_every_key_with_the_code_default():
+    section = (ROOT / "README.md").read_text().split("## Configuration (`params.yaml`)")[1].split("\n## ")[0]
+    documented = {}
+    for row in (line for line in section.splitlines() if line.startswith("| `")):
+        keys, default, _meaning = row.strip("|").split(" | ")
+        for key in re.findall(r"`([^`]+)`", keys):
+            documented[key] = yaml.safe_load(default.strip().strip("`"))
+    defaults = _leaves(Params().model_dump())
+    assert documented == defaults
+
+
+def test_shipped_params_set_the_code_defaults_except_the_options_readme_names():
+    shipped, defaults = _leaves(load_params(ROOT / "params.yaml").model_dump()), _leaves(Params().model_dump())
+    assert {key for key in defaults if shipped[key] != defaults[key]} == {"search.strategy_options"}
+    assert shipped["search.strategy_options"] == {"population_size": 10, "sample_size": 3}  # as README says
+
+
+SECTIONS = "data, search, retrain, tracking"
+SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing, warmup_epochs, augment, cutout, "
+               "channels_last, compile, channels, cells_per_stage, space, strategy, strategy_options, n_trials, seed, "
+               "storage, study_name")
+
+
+@pytest.mark.parametrize(
+    "text,line",
+    [
+        # nothing in it: every stage would silently run on the defaults
+        ("", f"is empty; it must set at least one of the sections {SECTIONS}"),
+        ("# search:\n#   n_trials: 3\n", f"is empty; it must set at least one of the sections {SECTIONS}"),
+        ("null\n", f"is empty; it must set at least one of the sections {SECTIONS}"),
+        ("{}\n", f"is empty; it must set at least one of the sections {SECTIONS}"),
+        ("- 1\n", f"top level must be a mapping with keys: {SECTIONS}"),
+        ("search: [1\n", "not valid YAML at line 2: expected ',' or ']', but got '<stream end>'"),
+        ("search:\n", f"search: must be a mapping with keys {SEARCH_KEYS} (got None)"),
+        # a key given twice, at any depth (PyYAML would keep the last)
+        ("data:\n  seed: 1\ndata:\n  seed: 2\n",
+         "key data given twice: at line 1 and again at line 3; each key may appear once"),
+        ("data:\n  dataset: digits\n  download: true\n  dataset: mnist\n",
+         "key data.dataset given twice: at line 2 and again at line 4; each key may appear once"),
+        ("search:\n  strategy_options:\n    population_size: 4\n    sample_size: 2\n    population_size: 8\n",
+         "key search.strategy_options.population_size given twice: at line 3 and again at line 5; each key may "
+         "appear once"),
+        # booleans are not numbers and numbers are not booleans; every message states the type and range
+        ("search:\n  n_trials: true\n", "search.n_trials: must be an integer >= 1 and <= 1000000 (got True)"),
+        ("search:\n  n_trials: 2.5\n", "search.n_trials: must be an integer >= 1 and <= 1000000 (got 2.5)"),
+        ("search:\n  n_trials: '24'\n", "search.n_trials: must be an integer >= 1 and <= 1000000 (got '24')"),
+        ("search:\n  epochs: 0\n", "search.epochs: must be an integer >= 1 and <= 10000 (got 0)"),
+        ("retrain:\n  lr: false\n", "retrain.lr: must be a number > 0 and <= 10 (got False)"),
+        ("search:\n  lr: fast\n", "search.lr: must be a number > 0 and <= 10 (got 'fast')"),
+        ("data:\n  val_fraction: 0.5\n", "data.val_fraction: must be a number > 0 and < 0.5 (got 0.5)"),
+        ("data:\n  download: 1\n", "data.download: must be true or false (got 1)"),
+        ("retrain:\n  compile: 'no'\n", "retrain.compile: must be true or false (got 'no')"),
+        ("retrain:\n  seed: -1\n", "retrain.seed: must be an integer >= 0 (got -1)"),
+        ("data:\n  root: 3\n", "data.root: Input should be a valid string (got 3)"),
+        ("search:\n  space: darts\n", "search.space: Input should be 'nb201' or 'macro' (got 'darts')"),
+        # strategy options: each one against the type and range its strategy declares
+        ("search:\n  strategy_options: {pop: 3}\n", "search.strategy_options.pop: not an option of "
+         "regularized_evolution; allowed: population_size, sample_size"),
+        ("search:\n  strategy_options: {population_size: a}\n",
+         "search.strategy_options.population_size: must be an integer >= 2 (got 'a')"),
+        ("search:\n  strategy_options: {population_size: true}\n",
+         "search.strategy_options.population_size: must be an integer >= 2 (got True)"),
+        ("search:\n  strategy_options: {population_size: 1}\n",
+         "search.strategy_options.population_size: must be an integer >= 2 (got 1)"),
+        ("search:\n  strategy_options: {sample_size: 0}\n",
+         "search.strategy_options.sample_size: must be an integer >= 1 (got 0)"),
+        ("search:\n  strategy_options: {population_size: 4, sample_size: 5}\n",
+         "search.strategy_options.sample_size: must be at most population_size (4) (got 5)"),
+        ("search:\n  strategy_options: {population_size: 4}\n",
+         "search.strategy_options.sample_size: must be at most population_size (4) (10 by default)"),
+        ("search:\n  strategy_options: null\n",
+         "search.strategy_options: Input should be a valid dictionary (got None)"),
+        ("search:\n  strategy: neat\n  strategy_options: {grow_rate: 1.5}\n",
+         "search.strategy_options.grow_rate: must be a number >= 0 and <= 1 (got 1.5)"),
+        ("search:\n  strategy: reinforce\n  strategy_options: {lr: 0}\n",
+         "search.strategy_options.lr: must be a number > 0 (got 0)"),
+        ("search:\n  strategy: bananas\n  strategy_options: {candidates: 5}\n",
+         "search.strategy_options.batch: must be at most candidates (5) (10 by default)"),
+        ("search:\n  strategy: tpe\n  strategy_options: {n_startup_trials: -1}\n",
+         "search.strategy_options.n_startup_trials: must be an integer >= 0 (got -1)"),
+        ("search:\n  strategy: tpe\n  strategy_options: {n_startup_trials: x}\n",
+         "search.strategy_options.n_startup_trials: must be an integer >= 0 (got 'x')"),
+        ("search:\n  strategy: tpe\n  strategy_options: {multivariate: 1}\n",
+         "search.strategy_options.multivariate: must be true or false (got 1)"),
+        ("search:\n  strategy: tpe\n  strategy_options: {prior_weight: yes}\n",
+         "search.strategy_options.prior_weight: must be a number, or null (got True)"),
+        # ranges only Optuna knows: its own message, put on the option it names
+        ("search:\n  strategy: nsga2\n  strategy_options: {population_size: 1}\n",
+         "search.strategy_options.population_size: must be greater than or equal to 2. (got 1)"),
+        ("search:\n  strategy: qmc\n  strategy_options: {qmc_type: lattice}\n",
+         "search.strategy_options.qmc_type: The `qmc_type='lattice'` is invalid. Choose either `halton` or `sobol`. "
+         "(got 'lattice')"),
+        ("search:\n  strategy: optuna.GridSampler\n",
+         "search.strategy_options.search_space: required by optuna.GridSampler"),
+    ],
+)
+def test_bad_params_give_one_line_naming_the_key_and_what_is_allowed(tmp_path, text, line):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as info:
+        load_params(path)
+    assert str(info.value) == f"{path}: {line}"
+
+
 @pytest.mark.parametrize(
     "text,message",
     [
         ("search:\n  n_trial: 3\n", "unknown key search.n_trial; allowed keys here: .*n_trials"),
         ("bogus: 1\n", "unknown key bogus; allowed keys here: data, search, retrain, tracking"),
-        ("search:\n  epochs: 0\n", r"search.epochs: Input should be greater than or equal to 1 \(got 0\)"),
-        ("search:\n  lr: fast\n", "search.lr: Input should be a valid number"),
         ("data:\n  dataset: imagenet\n", "data.dataset: Input should be 'digits', 'mnist5k', .* or 'svhn'"),
         ("search:\n  strategy: evolution\n", "search.strategy: unknown strategy 'evolution'; allowed: random, "
          "local_search, regularized_evolution, mcts, neat, reinforce, bananas, gp_thompson, tpe, gp, qmc, optuna_random, nsga2, "
          r"re \(= regularized_evolution\), local \(= local_search\), optuna.<any sampler class>"),
         ("search:\n  strategy: optuna.NoSuchSampler\n", "unknown strategy 'optuna.NoSuchSampler'"),
-        ("search:\n  strategy: optuna.GridSampler\n", "search: strategy_options: bad value for optuna.GridSampler: .*search_space"),
-        ("search:\n  strategy_options: {pop: 3}\n", "search.strategy_options: 'pop' is not an option of "
-         "regularized_evolution; allowed: population_size, sample_size"),
-        ("search:\n  strategy_options: {population_size: 1}\n", "search: strategy_options: bad value"),
-        ("search:\n  strategy: tpe\n  strategy_options: {n_startup: 3}\n", "'n_startup' is not an option of tpe; "
-         "allowed: .*n_startup_trials"),
-        ("search: [1\n", "not valid YAML"),
-        ("- 1\n", "top level must be a mapping"),
-        ("search:\n  space: darts\n", "search.space: Input should be 'nb201' or 'macro'"),
-        ("search:\n  strategy: neat\n  strategy_options: {population_size: 1}\n", "bad value for neat: "
-         "population_size must be >= 2"),
+        ("search:\n  strategy: tpe\n  strategy_options: {n_startup: 3}\n", "search.strategy_options.n_startup: "
+         "not an option of tpe; allowed: .*n_startup_trials"),
+        ("search:\n  strategy: optuna.BaseGASampler\n  strategy_options: {population_size: 4}\n",
+         "search.strategy_options: optuna.BaseGASampler cannot be built "
+         "with these options: Can't instantiate abstract class"),
+        ("search:\n  epochs: 4\n  warmup_epochs: 4\n", r"search: warmup_epochs \(4\) must be less than epochs \(4\)"),
     ],
 )
 def test_bad_params_give_one_line_naming_the_key(tmp_path, text, message):
@@ -51,6 +165,46 @@ def test_bad_params_give_one_line_naming_the_key(tmp_path, text, message):
     with pytest.raises(UserError, match=message) as info:
         load_params(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("search:\n  lr: 1\n", {"lr": 1.0}),  # an integer is a number
+        ("search:\n  lr: 1e-3\n  weight_decay: 5E-4\n", {"lr": 0.001, "weight_decay": 0.0005}),  # YAML 1.2 floats
+        ("search:\n  strategy: mcts\n  strategy_options: {exploration: 1}\n", {"strategy_options": {"exploration": 1}}),
+        ("search:\n  strategy: tpe\n  strategy_options: {prior_weight: null, n_startup_trials: 0}\n",
+         {"strategy_options": {"prior_weight": None, "n_startup_trials": 0}}),
+    ],
+)
+def test_good_values_are_accepted_as_written(tmp_path, text, expected):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    search = load_params(path).search
+    assert {key: getattr(search, key) for key in expected} == expected
+    assert all(type(getattr(search, key)) is type(value) for key, value in expected.items())
+
+
+def test_keys_merged_in_may_be_overridden(tmp_path):
+    """Overriding a key merged in with `<<` is what merging is for, not a duplicate."""
+    path = tmp_path / "params.yaml"
+    path.write_text("search: &train {lr: 0.1, epochs: 2}\nretrain:\n  <<: *train\n  epochs: 3\n")
+    retrain = load_params(path).retrain
+    assert (retrain.lr, retrain.epochs) == (0.1, 3)
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_option_ranges_in_strategy_signatures_match_their_constructor_checks(name):
+    """The range config checks an option against (its annotation) is the one the constructor enforces, in its words."""
+    for key, parameter in strategy_parameters(name).items():
+        base, *metadata = get_args(parameter.annotation)
+        for bound in (b for m in metadata for b in (m if isinstance(m, GroupedMetadata) else [m])):
+            (kind,) = (f.name for f in dataclasses.fields(bound))
+            limit = getattr(bound, kind)
+            outside = base({"ge": limit - 1, "gt": limit, "le": limit + 1, "lt": limit}[kind])
+            with pytest.raises(ValueError) as info:
+                STRATEGIES[name](SPACES["nb201"], seed=0, **{key: outside})
+            assert str(info.value) == f"{key} must be {allowed_values(parameter.annotation)}", (key, outside)
 
 
 def test_any_strategy_on_either_space_by_name(tmp_path):

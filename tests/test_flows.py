@@ -3,10 +3,15 @@
 import asyncio
 import json
 
+import numpy as np
+import onnxruntime
 import pytest
+import torch
 import yaml
 from prefect.client.orchestration import get_client
 
+from nas.data import load_prepared, normalize
+from nas.training.retrain import load_checkpoint
 from tests.conftest import ROOT
 
 
@@ -30,7 +35,14 @@ def test_pipeline_flow_chains_the_stage_flows(space, strategy, tmp_path, prefect
     assert f"{strategy} on {space}" in report and found["best"]["arch"] in report and "Top 10 trials" in report
     assert metrics["test_accuracy_ci95_low"] <= metrics["test_accuracy"] <= metrics["test_accuracy_ci95_high"]
     assert metrics["export_format"] == "onnx" and metrics["export_parity"]
-    assert (tmp_path / "models" / "export" / "model.onnx").is_file()
+    # parity checked here, not taken from the exporter's own report: ONNX Runtime against PyTorch on the test set
+    model, ckpt = load_checkpoint(tmp_path / "models" / "best.pt")
+    x = normalize(load_prepared(params["data"]["out"]).test.x, ckpt["manifest"])
+    session = onnxruntime.InferenceSession(str(tmp_path / "models" / "export" / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0], model(x).numpy(),
+                                   rtol=1e-3, atol=1e-4)  # the README's tolerance: 1e-4 + 1e-3 |logit|
     assert (tmp_path / "reports" / "confusion_matrix.png").is_file()
 
     async def flow_names():

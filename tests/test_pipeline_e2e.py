@@ -105,7 +105,9 @@ def test_optuna_study_holds_the_trials(repo):
 
 def test_dvc_metrics_and_plots_show(repo):
     path, env, _, _ = repo
-    shown = json.loads(sh(["dvc", "metrics", "show", "--json"], path, env).stdout)
-    assert "test_accuracy" in json.dumps(shown)
+    (workspace,) = json.loads(sh(["dvc", "metrics", "show", "--json"], path, env).stdout).values()
+    written = json.loads((path / "reports/metrics.json").read_text())
+    assert workspace["data"]["reports/metrics.json"]["data"]["test_accuracy"] == written["test_accuracy"]
     sh(["dvc", "plots", "show", "-o", str(path / "plots_out")], path, env)
-    assert (path / "plots_out" / "index.html").is_file()
+    html = (path / "plots_out" / "index.html").read_text()
+    assert "reports/trials.csv" in html and "reports/search_progress.csv" in html

@@ -1,22 +1,32 @@
 """Stage ``prepare``: a deterministic stratified train/val/test split of a dataset, written as tensors.
 
 Output (a DVC stage output): ``train.pt``, ``val.pt``, ``test.pt`` (uint8 images, int64 labels) and
-``manifest.json`` with shapes, class counts, the split seed, normalisation statistics (from the train split only)
-and the sha256 of each file. Written to a temporary folder and renamed, so a failure leaves nothing half-written.
+``manifest.json`` with the settings that made the split, shapes, class counts, normalisation statistics (from the train
+split only) and the size and sha256 of each file. Written to a temporary folder and renamed, so a failure leaves
+nothing half-written.
+
+The manifest is the contract with every later stage: ``load_prepared`` checks it, each file's size and sha256 (once
+per file and process, streamed) and the settings against ``params.yaml`` before any tensor is used, so a changed,
+swapped, truncated or stale file is one error line naming it and the command that fixes it, never a silent run on
+the wrong data.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from pydantic import BaseModel, Field, ValidationError
 from sklearn.model_selection import train_test_split
 
 from nas.config import DataParams
@@ -24,6 +34,9 @@ from nas.data.datasets import load_raw
 from nas.errors import UserError
 
 SPLITS = ("train", "val", "test")
+# The data settings that decide what the prepared files hold; recorded in the manifest and checked by every reader.
+SPLIT_SETTINGS = ("dataset", "val_fraction", "test_fraction", "seed")
+FIX = "run `dvc repro prepare` (or `nas prepare`)"
 
 
 def _split(x: torch.Tensor, y: torch.Tensor, fraction: float, seed: int, key: str):
@@ -63,6 +76,7 @@ def prepare(params: DataParams) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=".prepare-", dir=out.parent))
     try:
         manifest: dict[str, Any] = {
+            "params": {key: getattr(params, key) for key in SPLIT_SETTINGS},
             "dataset": params.dataset,
             "classes": list(raw.classes),
             "num_classes": len(raw.classes),
@@ -76,7 +90,8 @@ def prepare(params: DataParams) -> dict[str, Any]:
             torch.save({"x": x.contiguous(), "y": y.contiguous()}, path)
             counts = torch.bincount(y, minlength=len(raw.classes)).tolist()
             manifest["splits"][name] = {
-                "file": path.name, "shape": list(x.shape), "class_counts": counts, "sha256": sha256(path),
+                "file": path.name, "shape": list(x.shape), "class_counts": counts, "bytes": path.stat().st_size,
+                "sha256": sha256(path),
             }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         if out.exists():
@@ -109,16 +124,102 @@ class PreparedData:
         return int(self.manifest["image_shape"][0])
 
 
-def load_prepared(folder: str | Path) -> PreparedData:
+class _SplitEntry(BaseModel):
+    file: str = Field(pattern=r"^[^/\\]+$")  # a file name inside the folder, never a path out of it
+    shape: list[int] = Field(min_length=4, max_length=4)
+    class_counts: list[int]
+    bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class _Normalization(BaseModel):
+    mean: list[float] = Field(min_length=1)
+    std: list[float] = Field(min_length=1)
+
+
+class _Manifest(BaseModel):
+    params: dict[Literal[SPLIT_SETTINGS], Any] = Field(min_length=len(SPLIT_SETTINGS))  # type: ignore[valid-type]
+    dataset: str
+    classes: list[str] = Field(min_length=1)
+    num_classes: int = Field(ge=1)
+    image_shape: list[int] = Field(min_length=3, max_length=3)
+    normalization: _Normalization
+    splits: dict[Literal[SPLITS], _SplitEntry] = Field(min_length=len(SPLITS))  # type: ignore[valid-type]
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"{path}: not found; run the prepare stage first (dvc repro prepare)")
+    try:
+        manifest = json.loads(path.read_text())
+        _Manifest.model_validate(manifest)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc}); {FIX}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(map(str, first["loc"])) or "(top level)"
+        raise UserError(f"{path}: {key}: {first['msg']} (not a manifest the prepare stage wrote); {FIX}") from None
+    return manifest
+
+
+@lru_cache(maxsize=64)
+def _verified_sha256(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    """A file's sha256, read once per process for as long as its size, time and inode stay the same."""
+    return sha256(Path(path))
+
+
+def _check_file(path: Path, entry: dict[str, Any], manifest_path: Path) -> None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing (listed in {manifest_path}); {FIX}") from None
+    if stat.st_size != entry["bytes"]:
+        raise UserError(f"{path}: {stat.st_size} bytes, but {manifest_path} records {entry['bytes']} (the file was "
+                        f"truncated or replaced); {FIX}")
+    if _verified_sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino) != entry["sha256"]:
+        raise UserError(f"{path}: sha256 differs from the one in {manifest_path} (the file or the manifest changed "
+                        f"after the prepare stage); {FIX}")
+
+
+def _load_split(path: Path, entry: dict[str, Any], num_classes: int) -> Split:
+    try:
+        blob = torch.load(path, weights_only=True)
+        x, y = blob["x"], blob["y"]
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: not a prepared split ({str(exc).splitlines()[0].split('. ')[0]}); {FIX}") from None
+    if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.dtype == torch.uint8
+            and y.dtype == torch.int64 and list(x.shape) == entry["shape"] and y.shape == (len(x),)
+            and (len(y) == 0 or 0 <= int(y.min()) <= int(y.max()) < num_classes)):
+        raise UserError(f"{path}: its tensors do not match the shape {entry['shape']}, uint8 images and labels "
+                        f"0..{num_classes - 1} the manifest records; {FIX}")
+    return Split(x, y)
+
+
+def load_prepared(folder: str | Path, expected: DataParams | None = None) -> PreparedData:
+    """Read what the prepare stage wrote, after checking it against its manifest.
+
+    Args:
+        expected: the ``data`` section of params.yaml; when given, the data must have been prepared with its
+            dataset, fractions and seed.
+
+    Raises:
+        UserError: one line naming the file at fault and the command that fixes it.
+    """
     folder = Path(folder)
     manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise UserError(f"{manifest_path}: not found; run the prepare stage first (dvc repro prepare)")
-    manifest = json.loads(manifest_path.read_text())
-    splits = {}
+    manifest = _read_manifest(manifest_path)
+    if expected is not None:
+        wanted = {key: getattr(expected, key) for key in SPLIT_SETTINGS}
+        changed = [key for key in SPLIT_SETTINGS if manifest["params"].get(key) != wanted[key]]
+        if changed:
+            was = ", ".join(f"data.{k}={manifest['params'].get(k)}" for k in changed)
+            now = ", ".join(f"data.{k}={wanted[k]}" for k in changed)
+            raise UserError(f"{folder} was prepared with {was}, but params.yaml has {now}; {FIX}")
+    entries = manifest["splits"]
     for name in SPLITS:
-        blob = torch.load(folder / manifest["splits"][name]["file"], weights_only=True)
-        splits[name] = Split(blob["x"], blob["y"])
+        _check_file(folder / entries[name]["file"], entries[name], manifest_path)
+    splits = {name: _load_split(folder / entries[name]["file"], entries[name], manifest["num_classes"])
+              for name in SPLITS}
     return PreparedData(manifest=manifest, **splits)
 
 

@@ -38,6 +38,7 @@ from nas.reports.run_report import write_report  # noqa: E402
 from nas.search import records  # noqa: E402
 from nas.serving.export import export  # noqa: E402
 from nas.spaces import SPACES  # noqa: E402
+from nas.tracking import tracking_uri  # noqa: E402
 from nas.training import pick_device, predict  # noqa: E402
 from nas.training.retrain import BEST_PT, RETRAIN_JSON, load_checkpoint, read_output  # noqa: E402
 
@@ -107,7 +108,7 @@ def promote_champion(client: MlflowClient, name: str, version: str, dataset: str
 
 def evaluate(params: Params, report: Callable[[str], None] = print) -> dict[str, Any]:
     model, ckpt = load_checkpoint(BEST_PT)
-    data = load_prepared(params.data.out)
+    data = load_prepared(params.data.out, params.data)
     x = normalize(data.test.x, ckpt["manifest"])
     y = data.test.y
     pred = predict(model, x)
@@ -150,13 +151,14 @@ def evaluate(params: Params, report: Callable[[str], None] = print) -> dict[str,
     confusion_png = confusion_plot(y, pred, classes, METRICS_JSON.parent / "confusion_matrix.png")
     found = ckpt["search"]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=found["study_name"], storage=found["storage"])
+    # The URLs come from params.yaml: the files earlier stages wrote show them without passwords.
+    study = optuna.load_study(study_name=found["study_name"], storage=params.search.storage)
     search_files = write_search_reports(
         records(study), f"{found['strategy']} on {found['space']} / {metrics['dataset']}", METRICS_JSON.parent
     )
 
     retrained = read_output(RETRAIN_JSON, "retrain")
-    client = MlflowClient(tracking_uri=retrained["mlflow"]["tracking_uri"])
+    client = MlflowClient(tracking_uri=tracking_uri(params.tracking.uri))
     stamp = int(time.time() * 1000)
     scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     scalars |= {f"test_accuracy_class_{k}": v for k, v in per_class.items() if v is not None}

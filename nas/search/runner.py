@@ -8,8 +8,6 @@ process left RUNNING as failed (it is not counted) and runs only the trials stil
 
 from __future__ import annotations
 
-import os
-import socket
 import sqlite3
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -23,10 +21,14 @@ from sqlalchemy import event
 
 from nas.errors import UserError
 from nas.estimation import Result
-from nas.stores import sqlite_path, sqlite_wal
-from nas.training.loop import EpochCallback
+from nas.stores import first_use, missing_driver, redact, redact_text, retry_race, sqlite_path, sqlite_wal
+from nas.strategies.optuna_sampler import FAIL_REASON_ATTR
+from nas.training.loop import Diverged, EpochCallback
+from nas.workers import alive, this_worker
 
 WORKER_ATTR = "worker"
+# A search whose trials all diverge would never finish: after this many failed trials in a row it stops.
+MAX_FAILED_IN_A_ROW = 5
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
     path = sqlite_path(url)
     if path is not None:
         sqlite_wal(path)  # also creates the folder
-    storage = optuna.storages.RDBStorage(url)
+    with first_use(url):  # the first process to open a new store creates its tables; the others wait for it
+        storage = retry_race(lambda: optuna.storages.RDBStorage(url), (sqlalchemy.exc.IntegrityError,))
     if path is not None:
         # In WAL mode, synchronous=NORMAL is still safe from corruption; a power cut may lose the last commits
         # (at worst the trial in flight, which a restart runs again). It halves the cost of each trial's writes.
@@ -52,41 +55,27 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
 
 def open_study(storage: str, name: str, sampler: optuna.samplers.BaseSampler, identity: dict[str, Any]) -> optuna.Study:
     """Create or load study ``name``; a loaded study must have been made with the same ``identity`` (search settings)."""
+    shown = redact(storage)
+    driver = missing_driver(storage)
+    if driver:
+        raise UserError(f"search.storage: {shown} needs the database driver {driver}: pip install {driver}")
     try:
         study = optuna.create_study(
             storage=_storage(storage), study_name=name, sampler=sampler, direction="maximize", load_if_exists=True
         )
     except (ImportError, ValueError, OSError, sqlalchemy.exc.SQLAlchemyError, sqlite3.Error) as exc:
-        raise UserError(f"search.storage: cannot open {storage!r} ({exc})") from None
+        reason = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, storage)
+        raise UserError(f"search.storage: cannot open {shown!r} ({reason})") from None
     recorded = study.user_attrs.get("identity")
     if recorded is None:
         study.set_user_attr("identity", identity)
     elif recorded != identity:
         changed = sorted(k for k in {*recorded, *identity} if recorded.get(k) != identity.get(k))
         raise UserError(
-            f"search.study_name: study {name!r} in {storage} was made with other settings ({', '.join(changed)}); "
+            f"search.study_name: study {name!r} in {shown} was made with other settings ({', '.join(changed)}); "
             "choose another study_name or leave it unset"
         )
     return study
-
-
-def _this_worker() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _alive(worker: str | None) -> bool:
-    host, _, pid = (worker or "").rpartition(":")
-    if not host:
-        return False  # died before it could record who it was
-    if host != socket.gethostname():
-        return True  # another machine's worker: nothing here can tell, so leave it alone
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by another user
-    return True
 
 
 def fail_orphans(study: optuna.Study, report: Callable[[str], None] = print) -> list[int]:
@@ -94,7 +83,7 @@ def fail_orphans(study: optuna.Study, report: Callable[[str], None] = print) -> 
     orphans = [
         t.number
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if not _alive(t.user_attrs.get(WORKER_ATTR))
+        if not alive(t.user_attrs.get(WORKER_ATTR))
     ]
     for number in orphans:
         study.tell(number, state=TrialState.FAIL)
@@ -124,19 +113,21 @@ def run_search(
     """Run trials until the study holds ``n_trials`` completed ones; returns all completed trials.
 
     ``objective(trial_number, arch, on_epoch_end)`` scores one architecture and calls ``on_epoch_end(epoch,
-    metrics)`` after each epoch; the validation accuracy of each epoch becomes the trial's intermediate value. An
-    exception in the objective marks the trial failed and is raised again.
+    metrics)`` after each epoch; the validation accuracy of each epoch becomes the trial's intermediate value. A trial
+    whose training diverged (``Diverged``) is marked failed with its reason and the search goes on, until
+    ``MAX_FAILED_IN_A_ROW`` fail in a row; any other exception marks the trial failed and is raised again.
     """
     fail_orphans(study, report)
     done = records(study)
     if done:
         report(f"[search] resuming study {study.study_name!r}: {len(done)}/{n_trials} trials already complete")
     best = max((r.val_accuracy for r in done), default=float("nan"))
+    failed_in_a_row = 0
     # The learning curve is written while the next epochs train; only the trial's last writes wait for the store.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="optuna-writer") as writer:
         while len(done) < n_trials:
             trial = study.ask()
-            trial.set_user_attr(WORKER_ATTR, _this_worker())  # at once: it tells a restart whether this trial is orphaned
+            trial.set_user_attr(WORKER_ATTR, this_worker())  # at once: it tells a restart whether this trial is orphaned
             arch = space.suggest(trial)
             writes = [writer.submit(trial.set_user_attr, "arch", space.encode(arch))]
 
@@ -147,10 +138,21 @@ def run_search(
                 result = objective(trial.number, arch, on_epoch_end)
                 for write in writes:
                     write.result()
+            except Diverged as exc:
+                wait(writes)
+                trial.set_user_attr(FAIL_REASON_ATTR, str(exc))
+                study.tell(trial, state=TrialState.FAIL)
+                failed_in_a_row += 1
+                report(f"[search] trial #{trial.number} FAILED: {exc}; not counted  {space.encode(arch)}")
+                if failed_in_a_row >= MAX_FAILED_IN_A_ROW:
+                    raise UserError(f"search: {failed_in_a_row} trials in a row failed (last: {exc}); lower "
+                                    "search.lr or check the prepared data") from None
+                continue
             except BaseException:
                 wait(writes)
                 study.tell(trial, state=TrialState.FAIL)
                 raise
+            failed_in_a_row = 0
             trial.set_user_attr("seconds", result.seconds)
             trial.set_user_attr("n_params", result.n_params)
             study.tell(trial, result.val_accuracy)

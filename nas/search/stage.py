@@ -20,9 +20,10 @@ from nas.data import PreparedData, load_prepared
 from nas.estimation import Result, estimate
 from nas.search.runner import Objective, fail_orphans, open_study, run_search
 from nas.spaces import SPACES, NetworkConfig
+from nas.stores import redact
 from nas.strategies import make_sampler
 from nas.tracking import SearchTracker, git_commit, tracking_uri
-from nas.training import pick_device, train_config
+from nas.training import Diverged, pick_device, train_config
 from nas.training.loop import EpochCallback
 
 SEARCH_JSON = Path("models/search.json")
@@ -68,6 +69,10 @@ def make_objective(params: Params, data: PreparedData, tracker: SearchTracker | 
         run = tracker.start_trial(number, space.encode(arch), train_params) if tracker else None
         try:
             result = estimate(arch, space, data, network, config, [on_epoch_end, *([run.on_epoch_end] if run else [])])
+        except Diverged as exc:
+            if run:
+                run.fail(str(exc))
+            raise
         except BaseException:
             if run:
                 run.fail()
@@ -83,7 +88,7 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
     """Run (or resume) the search; returns what ``models/search.json`` records."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = params.search
-    data = load_prepared(params.data.out)
+    data = load_prepared(params.data.out, params.data)
     space = SPACES[s.space]
     identity = study_identity(params, data)
     study_name = s.study_name or default_study_name(params, identity)
@@ -99,8 +104,8 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
         storage=s.storage,
     )
     device = pick_device()
-    report(f"[search] study {study_name!r} in {s.storage}; {s.strategy} on {s.space}, {s.n_trials} trials, "
-           f"device {device}; MLflow run {tracker.parent_run_id} at {uri}")
+    report(f"[search] study {study_name!r} in {redact(s.storage)}; {s.strategy} on {s.space}, {s.n_trials} trials, "
+           f"device {device}; MLflow run {tracker.parent_run_id} at {redact(uri)}")
     try:
         tracker.mark_killed(fail_orphans(study, report))
         trials = run_search(study, space, make_objective(params, data, tracker, device), s.n_trials, report)
@@ -110,12 +115,13 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
     best = max(trials, key=lambda t: t.val_accuracy)
     summary = {
         "study_name": study_name,
-        "storage": s.storage,
+        "storage": redact(s.storage),  # a DVC output: never a password (evaluate reads the URL from params.yaml)
         "space": s.space,
         "strategy": s.strategy,
         "n_trials": len(trials),
         "best": {"number": best.number, "arch": best.arch, "val_accuracy": best.val_accuracy},
-        "mlflow": {"tracking_uri": uri, "experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id},
+        "mlflow": {"tracking_uri": redact(uri), "experiment_id": tracker.experiment_id,
+                   "parent_run_id": tracker.parent_run_id},
     }
     generations = getattr(getattr(sampler, "strategy", None), "generation", None)
     if generations is not None:  # generational strategies (NEAT): generations bred so far
@@ -124,4 +130,9 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
     SEARCH_JSON.write_text(json.dumps(summary, indent=2) + "\n")
     tracker.finish({"best_val_accuracy": best.val_accuracy, "completed_trials": len(trials)})
     report(f"[search] best trial #{best.number}: val_acc={best.val_accuracy:.4f}  {best.arch}")
+    counts = data.manifest["splits"]["val"]["class_counts"]
+    chance = max(counts) / sum(counts)  # always predicting the largest class
+    if best.val_accuracy <= chance:
+        report(f"[search] warning: no trial beat chance accuracy ({chance:.4f}); the training settings "
+               f"(search.lr {s.lr}, search.epochs {s.epochs}) may not let any candidate learn")
     return summary

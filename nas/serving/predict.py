@@ -11,13 +11,18 @@ usable without the project's data folder::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
 
 from nas.data import normalize
 from nas.errors import UserError
+from nas.stores import sqlite_path
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 PREPROCESSING_KEY = "nas_preprocessing"
 
@@ -28,26 +33,66 @@ def preprocessing(manifest: dict[str, Any]) -> dict[str, Any]:
             "normalization": {k: manifest["normalization"][k] for k in ("mean", "std")}}
 
 
-def load_images(paths: list[str], image_shape: list[int]) -> tuple[torch.Tensor, list[str]]:
-    """uint8 images (N, C, H, W) from image files and ``.npy`` arrays, with a label per image for the output.
+PIXELS = "pixels must be whole numbers 0..255"
 
-    A ``.npy`` holds pixel values 0..255 shaped (H, W), (N, H, W), (C, H, W) or (N, C, H, W). Image files are
-    converted to the model's channel count and must have its height and width.
+
+def _read_npy(name: str, path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        raise UserError(f"--input {name}: not a readable .npy array ({str(exc).splitlines()[0]})") from None
+    if not isinstance(array, np.ndarray):
+        raise UserError(f"--input {name}: an .npz archive, not a .npy array")
+    if array.dtype.kind not in "iuf":
+        raise UserError(f"--input {name}: holds {array.dtype} values; {PIXELS}")
+    if array.size == 0:
+        raise UserError(f"--input {name}: holds no pixels (shape {array.shape})")
+    if not np.isfinite(array).all():
+        raise UserError(f"--input {name}: holds NaN or infinite values; {PIXELS}")
+    if array.min() < 0 or array.max() > 255:
+        raise UserError(f"--input {name}: holds values from {array.min():g} to {array.max():g}; {PIXELS}")
+    fractional = array[array != np.round(array)]
+    if fractional.size:  # most likely already normalised (0..1): casting to uint8 would silently make it black
+        raise UserError(f"--input {name}: holds fractional values such as {fractional[0]:g}; {PIXELS}, "
+                        f"not normalised")
+    return array.astype(np.uint8)
+
+
+def read_inputs(paths: list[str]) -> list[tuple[str, np.ndarray | Image]]:
+    """Every input read and its pixel values checked, before any model is loaded: (name, uint8 array or PIL image).
+
+    A ``.npy`` must hold whole pixel values 0..255; any other file must be an image PIL can decode.
     """
     from PIL import Image, UnidentifiedImageError
 
-    c, h, w = image_shape
-    images, names = [], []
+    inputs = []
     for name in paths:
         path = Path(name)
         if not path.is_file():
             raise UserError(f"--input {name}: no such file")
         if path.suffix == ".npy":
-            try:
-                array = np.load(path, allow_pickle=False)
-            except ValueError as exc:
-                raise UserError(f"--input {name}: not a readable .npy array ({exc})") from None
-            shape = array.shape
+            inputs.append((name, _read_npy(name, path)))
+            continue
+        try:
+            image = Image.open(path)
+            image.load()  # decode now: a truncated file fails here, not after the model is loaded
+        except (UnidentifiedImageError, OSError):
+            raise UserError(f"--input {name}: not an image file or .npy array") from None
+        inputs.append((name, image))
+    return inputs
+
+
+def to_batch(inputs: list[tuple[str, np.ndarray | Image]], image_shape: list[int]) -> tuple[torch.Tensor, list[str]]:
+    """uint8 images (N, C, H, W) from ``read_inputs``, with a label per image for the output.
+
+    A ``.npy`` array is shaped (H, W), (N, H, W), (C, H, W) or (N, C, H, W). Image files are converted to the model's
+    channel count and must have its height and width.
+    """
+    c, h, w = image_shape
+    images, names = [], []
+    for name, item in inputs:
+        if isinstance(item, np.ndarray):
+            array, shape = item, item.shape
             if array.ndim == 2 or (array.ndim == 3 and c > 1 and array.shape[0] == c):
                 array = array[None]
             if array.ndim == 3:
@@ -55,28 +100,52 @@ def load_images(paths: list[str], image_shape: list[int]) -> tuple[torch.Tensor,
             if array.ndim != 4 or tuple(array.shape[1:]) != (c, h, w):
                 raise UserError(f"--input {name}: shape {shape}, but the model takes ({c}, {h}, {w}) images "
                                 f"as (H, W), (N, H, W), (C, H, W) or (N, C, H, W) arrays of 0..255")
-            if array.min(initial=0) < 0 or array.max(initial=0) > 255:
-                raise UserError(f"--input {name}: values must be pixel values in 0..255")
-            images.append(torch.from_numpy(np.ascontiguousarray(array).astype(np.uint8)))
+            images.append(torch.from_numpy(np.ascontiguousarray(array)))
             names += [f"{name}[{i}]" for i in range(len(array))] if len(array) > 1 else [name]
             continue
-        try:
-            image = Image.open(path).convert("L" if c == 1 else "RGB")
-        except (UnidentifiedImageError, OSError):
-            raise UserError(f"--input {name}: not an image file or .npy array") from None
-        if image.size != (w, h):
-            raise UserError(f"--input {name}: image is {image.size[0]}x{image.size[1]}, the model takes {w}x{h}")
-        array = np.array(image, dtype=np.uint8)
+        if item.size != (w, h):
+            raise UserError(f"--input {name}: image is {item.size[0]}x{item.size[1]}, the model takes {w}x{h}")
+        array = np.array(item.convert("L" if c == 1 else "RGB"), dtype=np.uint8)
         images.append(torch.from_numpy(array[None, None] if c == 1 else array.transpose(2, 0, 1)[None]))
         names.append(name)
     return torch.cat(images), names
 
 
-def predict_files(model_uri: str, inputs: list[str]) -> list[tuple[str, str, float]]:
-    """(input, class name, probability) for every image in ``inputs``."""
+def load_images(paths: list[str], image_shape: list[int]) -> tuple[torch.Tensor, list[str]]:
+    """uint8 images (N, C, H, W) from image files and ``.npy`` arrays, with a label per image for the output."""
+    return to_batch(read_inputs(paths), image_shape)
+
+
+def check_store(uri: str, shown: str | None = None) -> None:
+    """Refuse a local MLflow store that does not exist: MLflow would create an empty one (``mlflow.db``, ``mlruns/``)
+    only to report that the model is not in it. ``shown`` names the store in the message (default: the option)."""
+    scheme, path = urlparse(uri).scheme, sqlite_path(uri)
+    if path is not None:
+        there = path == ":memory:" or Path(path).is_file()
+    elif scheme in ("", "file"):  # a file store
+        there = bool(uri) and Path(urlparse(uri).path if scheme else uri).is_dir()
+    else:  # a server: MLflow's own error names it
+        return
+    if not there:
+        raise UserError(f"{shown or f'--tracking-uri {uri}'}: no MLflow store there; name the store the model was "
+                        f"registered in (--tracking-uri URI or MLFLOW_TRACKING_URI)")
+
+
+def predict_files(model_uri: str, inputs: list[str], tracking_uri: str | None = None,
+                  shown_uri: str | None = None) -> list[tuple[str, str, float]]:
+    """(input, class name, probability) for every image in ``inputs``.
+
+    The inputs and the store (``tracking_uri``, where ``model_uri`` names a run or a registered model; ``shown_uri``
+    names it in errors) are checked before MLflow is touched, so bad input creates and changes nothing.
+    """
+    read = read_inputs(inputs)
+    if tracking_uri is not None and urlparse(model_uri).scheme in ("models", "runs"):
+        check_store(tracking_uri, shown_uri)
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    if tracking_uri is not None:
+        mlflow.set_tracking_uri(tracking_uri)
     try:
         info = mlflow.models.get_model_info(model_uri)
         model = mlflow.pytorch.load_model(model_uri, map_location="cpu")
@@ -85,7 +154,7 @@ def predict_files(model_uri: str, inputs: list[str]) -> list[tuple[str, str, flo
     prep = (info.metadata or {}).get(PREPROCESSING_KEY)
     if prep is None:
         raise UserError(f"--model {model_uri}: no {PREPROCESSING_KEY} metadata; log it with the retrain stage")
-    images, names = load_images(inputs, prep["image_shape"])
+    images, names = to_batch(read, prep["image_shape"])
     with torch.no_grad():
         x = normalize(images, prep)
         # The logged graph (torch.export) has a dynamic batch dimension of size >= 2: pad a lone image.

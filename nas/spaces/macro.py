@@ -245,7 +245,14 @@ class MacroSpace:
         return list(dict.fromkeys(out))
 
     def is_valid(self, arch: object) -> bool:
-        return isinstance(arch, MacroArch) and len(arch.layers) <= self.max_layers
+        """Re-checks every invariant, since a value can bypass the constructors (unpickling, ``object.__setattr__``):
+        a valid architecture is the one its canonical string decodes to."""
+        if not isinstance(arch, MacroArch):
+            return False
+        try:
+            return decode(encode(arch)) == arch and len(arch.layers) <= self.max_layers
+        except (AttributeError, TypeError, ValueError):  # what encode/decode raise on a malformed value
+            return False
 
     def encode(self, arch: MacroArch) -> str:
         return encode(arch)

@@ -115,7 +115,9 @@ class NB201Space:
         return out
 
     def is_valid(self, arch: object) -> bool:
-        return isinstance(arch, NB201Arch)
+        """Re-checks the invariants, since a value can bypass the constructor (unpickling, ``object.__setattr__``)."""
+        return (isinstance(arch, NB201Arch) and isinstance(arch.ops, tuple) and len(arch.ops) == len(EDGES)
+                and all(op in OP_NAMES for op in arch.ops))
 
     def encode(self, arch: NB201Arch) -> str:
         return encode(arch)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any
+from typing import Annotated, Any
 
 import optuna
+from annotated_types import Ge
 
 from nas.strategies.bananas import BANANAS
 from nas.strategies.base import Strategy
@@ -42,6 +43,11 @@ OPTUNA_SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "optuna_random": optuna.samplers.RandomSampler,
     "nsga2": optuna.samplers.NSGAIISampler,
 }
+# Ranges of Optuna's sampler options that Optuna itself does not check (it runs n_startup_trials=-1 as 0).
+_OPTUNA_OPTION_RANGES: dict[str, Any] = {
+    "n_startup_trials": Annotated[int, Ge(0)],
+    "n_ei_candidates": Annotated[int, Ge(1)],
+}
 STRATEGY_NAMES: tuple[str, ...] = (*STRATEGIES, *OPTUNA_SAMPLERS)
 # Short names accepted wherever a strategy is named.
 ALIASES: dict[str, str] = {"re": "regularized_evolution", "local": "local_search"}
@@ -63,13 +69,29 @@ def resolve(name: str) -> str:
     raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(allowed)}")
 
 
-def strategy_parameters(name: str) -> list[str]:
-    """Options ``search.strategy_options`` may set for the strategy ``name``."""
+def strategy_parameters(name: str) -> dict[str, inspect.Parameter]:
+    """Options ``search.strategy_options`` may set for the strategy ``name``, by name, with their annotations
+    evaluated (``inspect.Parameter.empty`` where an annotation cannot be, or states nothing)."""
     name = resolve(name)
     factory = STRATEGIES.get(name) or _optuna_sampler(name)
-    parameters = inspect.signature(factory).parameters.values()
+    namespace = inspect.unwrap(factory.__init__).__globals__
     kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return [p.name for p in parameters if p.kind in kinds and p.name not in ("self", "space", "seed")]
+    parameters = {}
+    for p in inspect.signature(factory).parameters.values():
+        if p.kind not in kinds or p.name in ("self", "space", "seed"):
+            continue
+        annotation = p.annotation
+        if isinstance(annotation, str):
+            # What inspect.signature(eval_str=True) does, one parameter at a time: Optuna imports some annotation
+            # names for type checkers only, and one of those must not hide the types of the other options.
+            try:
+                annotation = eval(annotation, namespace)  # noqa: S307 (source annotations, not user input)
+            except NameError:
+                annotation = inspect.Parameter.empty
+        if name not in STRATEGIES and annotation is int:
+            annotation = _OPTUNA_OPTION_RANGES.get(p.name, annotation)
+        parameters[p.name] = p.replace(annotation=annotation)
+    return parameters
 
 
 # Optuna's QMC sampler covers numerical parameters only: over the spaces' categorical decisions it samples at

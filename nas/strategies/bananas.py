@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Hashable
+from typing import Annotated
 
 import numpy as np
+from annotated_types import Ge
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 
@@ -31,11 +33,17 @@ class BANANAS(SurrogateStrategy):
         ensemble: MLPs in the ensemble.
     """
 
-    def __init__(self, space, seed=0, initial: int = 10, batch: int = 10, candidates: int = 100, parents: int = 5,
-                 ensemble: int = 5) -> None:
+    def __init__(self, space, seed=0, initial: Annotated[int, Ge(1)] = 10, batch: Annotated[int, Ge(1)] = 10,
+                 candidates: Annotated[int, Ge(1)] = 100, parents: Annotated[int, Ge(1)] = 5,
+                 ensemble: Annotated[int, Ge(2)] = 5) -> None:
         super().__init__(space, seed, initial, batch)
-        if min(initial, batch, candidates, parents) < 1 or ensemble < 2 or batch > candidates:
-            raise ValueError("initial, batch, candidates, parents must be >= 1, ensemble >= 2, batch <= candidates")
+        for name, value in (("initial", initial), ("batch", batch), ("candidates", candidates), ("parents", parents)):
+            if value < 1:
+                raise ValueError(f"{name} must be an integer >= 1")
+        if ensemble < 2:
+            raise ValueError("ensemble must be an integer >= 2")
+        if batch > candidates:
+            raise ValueError(f"batch must be at most candidates ({candidates})")
         self.candidates, self.parents, self.ensemble = candidates, parents, ensemble
 
     def _propose(self) -> list[Hashable]:

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Hashable
+from typing import Annotated
 
 import numpy as np
+from annotated_types import Ge
 from scipy.stats import norm, rankdata
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -37,11 +39,15 @@ class GPThompson(SurrogateStrategy):
         parents: how many of the best architectures give their neighbourhoods to the pool.
     """
 
-    def __init__(self, space, seed=0, initial: int = 5, batch: int = 5, candidates: int = 2000, radius: int = 2,
-                 parents: int = 1) -> None:
+    def __init__(self, space, seed=0, initial: Annotated[int, Ge(1)] = 5, batch: Annotated[int, Ge(1)] = 5,
+                 candidates: Annotated[int, Ge(1)] = 2000, radius: Annotated[int, Ge(0)] = 2,
+                 parents: Annotated[int, Ge(1)] = 1) -> None:
         super().__init__(space, seed, initial, batch)
-        if min(initial, batch, candidates, parents) < 1 or radius < 0:
-            raise ValueError("initial, batch, candidates and parents must be >= 1 and radius >= 0")
+        for name, value in (("initial", initial), ("batch", batch), ("candidates", candidates), ("parents", parents)):
+            if value < 1:
+                raise ValueError(f"{name} must be an integer >= 1")
+        if radius < 0:
+            raise ValueError("radius must be an integer >= 0")
         self.candidates, self.radius, self.parents = candidates, radius, parents
 
     def _propose(self) -> list[Hashable]:

@@ -9,6 +9,9 @@ implementation, the first walk starts from the best of ``initial`` random archit
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import Annotated
+
+from annotated_types import Ge
 
 from nas.strategies.base import Strategy
 
@@ -18,10 +21,10 @@ class LocalSearch(Strategy):
         initial: random architectures evaluated before the first walk, which starts from their best.
     """
 
-    def __init__(self, space, seed=0, initial: int = 1) -> None:
+    def __init__(self, space, seed=0, initial: Annotated[int, Ge(1)] = 1) -> None:
         super().__init__(space, seed)
         if initial < 1:
-            raise ValueError("initial must be >= 1")
+            raise ValueError("initial must be an integer >= 1")
         self.initial, self.asked = initial, 0
         self.current: tuple[Hashable, float] | None = None
         self.queue: list[Hashable] = []  # unevaluated neighbours of the current architecture, in visiting order

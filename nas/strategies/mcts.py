@@ -12,6 +12,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Hashable
+from typing import Annotated
+
+from annotated_types import Ge
 
 from nas.strategies.base import Strategy
 
@@ -21,10 +24,10 @@ class MCTS(Strategy):
         exploration: UCT constant c, on scores scaled to [0, 1] by the lowest and highest seen so far.
     """
 
-    def __init__(self, space, seed=0, exploration: float = 0.1) -> None:
+    def __init__(self, space, seed=0, exploration: Annotated[float, Ge(0)] = 0.1) -> None:
         super().__init__(space, seed)
         if exploration < 0:
-            raise ValueError("exploration must be >= 0")
+            raise ValueError("exploration must be a number >= 0")
         self.exploration = exploration
         self.decisions = [(name, tuple(d.choices)) for name, d in space.distributions().items()]
         self.visits: dict[tuple, int] = defaultdict(int)

@@ -14,9 +14,10 @@ again: it keeps the score it got.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from annotated_types import Ge, Gt, Interval
 
 from nas.neat.evolution import Evolution, Genome, NEATConfig
 from nas.strategies.base import Strategy
@@ -51,11 +52,18 @@ class NEAT(Strategy):
         grow_rate: fraction of mutations that are structural (add-node or add-connection).
     """
 
-    def __init__(self, space, seed=0, population_size: int = 20, threshold: float = 2.0, c3: float = 0.5,
-                 grow_rate: float = 0.3) -> None:
+    def __init__(self, space, seed=0, population_size: Annotated[int, Ge(2)] = 20,
+                 threshold: Annotated[float, Gt(0)] = 2.0, c3: Annotated[float, Ge(0)] = 0.5,
+                 grow_rate: Annotated[float, Interval(ge=0, le=1)] = 0.3) -> None:
         super().__init__(space, seed)
-        if population_size < 2 or threshold <= 0 or not 0 <= grow_rate <= 1 or c3 < 0:
-            raise ValueError("population_size must be >= 2, threshold > 0, c3 >= 0 and 0 <= grow_rate <= 1")
+        if population_size < 2:
+            raise ValueError("population_size must be an integer >= 2")
+        if threshold <= 0:
+            raise ValueError("threshold must be a number > 0")
+        if not 0 <= grow_rate <= 1:
+            raise ValueError("grow_rate must be a number >= 0 and <= 1")
+        if c3 < 0:
+            raise ValueError("c3 must be a number >= 0")
         config = NEATConfig(population_size=population_size, threshold=threshold, c3=c3)
         self.domain = SpaceGenes(space, grow_rate)
         initial = [space.minimal_genes(self.rng) for _ in range(population_size)]

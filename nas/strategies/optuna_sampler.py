@@ -6,8 +6,9 @@ of one Optuna study (the single trial log) and native strategies work in any pla
     study = optuna.create_study(direction="maximize", sampler=StrategySampler(RegularizedEvolution(space, 0), space))
     study.optimize(lambda trial: score(space.suggest(trial)), n_trials=50)
 
-The sampler reads the study's completed trials before each proposal; told trials it did not propose itself (a
-restart after a crash, another worker) are replayed through the strategy, which rebuilds its state from the log.
+The sampler reads the study's completed trials before each proposal (and the trials that failed because their training
+diverged, told as the lowest score); told trials it did not propose itself (a restart after a crash, another worker)
+are replayed through the strategy, which rebuilds its state from the log.
 """
 
 from __future__ import annotations
@@ -19,6 +20,22 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+# Set on a trial that failed because of its architecture (its training diverged), not because its process died: such
+# a trial used up its proposal, so strategies learn of it, and a resumed search replays it rather than proposing anew.
+FAIL_REASON_ATTR = "fail_reason"
+# What a strategy is told for such a trial: the lowest accuracy there is.
+FAILED_SCORE = 0.0
+
+
+def consumed(study: optuna.Study) -> list[FrozenTrial]:
+    """The trials that used up a proposal, in number order: completed ones and those failed with a reason."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+    return [t for t in trials if t.state == TrialState.COMPLETE or FAIL_REASON_ATTR in t.user_attrs]
+
+
+def score_of(trial: FrozenTrial) -> float:
+    return trial.value if trial.state == TrialState.COMPLETE else FAILED_SCORE
 
 
 class StrategySampler(optuna.samplers.BaseSampler):
@@ -43,23 +60,25 @@ class StrategySampler(optuna.samplers.BaseSampler):
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
 
     def _sync(self, study: optuna.Study) -> None:
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        for trial in consumed(study):
             if trial.number in self._told:
                 continue
             arch = self.space.from_params(trial.params)
             if trial.number in self._proposed:
-                self.strategy.tell(arch, trial.value)
+                self.strategy.tell(arch, score_of(trial))
             else:
-                self.strategy.replay([(arch, trial.value)])
+                self.strategy.replay([(arch, score_of(trial))])
             self._told.add(trial.number)
 
 
 class ReseededSampler(optuna.samplers.BaseSampler):
-    """Runs an Optuna sampler with a fresh seed per trial, derived from the base seed and the number of completed
-    trials, so a study resumed after a crash gets the same proposals as one that never stopped (Optuna's samplers
-    otherwise keep one random stream per process, which a restart resets).
+    """Runs an Optuna sampler with a fresh seed per trial, derived from the base seed and the number of trials that
+    used up a proposal (completed, or failed with a reason), so a study resumed after a crash gets the same
+    proposals as one that never stopped (Optuna's samplers otherwise keep one random stream per process, which a
+    restart resets).
 
-    Samplers read the study's history on every call, so a new instance per trial loses nothing else.
+    Samplers read the study's history on every call, so a new instance per trial loses nothing else. The trial
+    after one that failed because of its architecture is sampled at random instead (see ``_reseed``).
     """
 
     def __init__(self, factory: Callable[..., optuna.samplers.BaseSampler], seed: int, **options: Any) -> None:
@@ -67,8 +86,13 @@ class ReseededSampler(optuna.samplers.BaseSampler):
         self._inner = factory(seed=seed, **options)
 
     def _reseed(self, study: optuna.Study) -> None:
-        done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-        seed = int(np.random.SeedSequence([self._seed, done]).generate_state(1)[0])
+        done = consumed(study)
+        seed = int(np.random.SeedSequence([self._seed, len(done)]).generate_state(1)[0])
+        if done and done[-1].state == TrialState.FAIL:
+            # Optuna's samplers do not learn from failed trials, so after one they would propose the same
+            # architecture again (TPE nearly always does): the trial after a failure is sampled at random.
+            self._inner = optuna.samplers.RandomSampler(seed=seed)
+            return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self._inner = self._factory(seed=seed, **self._options)

@@ -8,15 +8,18 @@ while unseen ones remain.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import Annotated
+
+from annotated_types import Ge
 
 from nas.strategies.base import Strategy
 
 
 class RandomSearch(Strategy):
-    def __init__(self, space, seed=0, max_resample: int = 100) -> None:
+    def __init__(self, space, seed=0, max_resample: Annotated[int, Ge(0)] = 100) -> None:
         super().__init__(space, seed)
         if max_resample < 0:
-            raise ValueError("max_resample must be >= 0")
+            raise ValueError("max_resample must be an integer >= 0")
         self.max_resample = max_resample
         self.seen: set[Hashable] = set()
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Hashable
+from typing import Annotated
+
+from annotated_types import Ge
 
 from nas.strategies.base import Strategy
 
@@ -19,10 +22,15 @@ class RegularizedEvolution(Strategy):
         sample_size: S, tournament size (drawn with replacement, as in the paper's Algorithm 1).
     """
 
-    def __init__(self, space, seed=0, population_size: int = 20, sample_size: int = 10) -> None:
+    def __init__(self, space, seed=0, population_size: Annotated[int, Ge(2)] = 20,
+                 sample_size: Annotated[int, Ge(1)] = 10) -> None:
         super().__init__(space, seed)
-        if population_size < 2 or not 1 <= sample_size <= population_size:
-            raise ValueError("population_size must be >= 2 and 1 <= sample_size <= population_size")
+        if population_size < 2:
+            raise ValueError("population_size must be an integer >= 2")
+        if sample_size < 1:
+            raise ValueError("sample_size must be an integer >= 1")
+        if sample_size > population_size:
+            raise ValueError(f"sample_size must be at most population_size ({population_size})")
         self.population_size = population_size
         self.sample_size = sample_size
         self.population: deque[tuple[Hashable, float]] = deque()  # oldest on the left

@@ -13,9 +13,11 @@ have (a conditional hyperparameter of an absent layer) is stepped through but no
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import Annotated
 
 import numpy as np
 import torch
+from annotated_types import Ge, Gt, Interval
 from torch import nn
 
 from nas.strategies.base import Strategy
@@ -55,11 +57,18 @@ class REINFORCE(Strategy):
         entropy_weight: weight of the entropy bonus.
     """
 
-    def __init__(self, space, seed=0, lr: float = 0.01, hidden: int = 32, baseline_decay: float = 0.9,
-                 entropy_weight: float = 0.01) -> None:
+    def __init__(self, space, seed=0, lr: Annotated[float, Gt(0)] = 0.01, hidden: Annotated[int, Ge(1)] = 32,
+                 baseline_decay: Annotated[float, Interval(ge=0, lt=1)] = 0.9,
+                 entropy_weight: Annotated[float, Ge(0)] = 0.01) -> None:
         super().__init__(space, seed)
-        if lr <= 0 or hidden < 1 or not 0 <= baseline_decay < 1 or entropy_weight < 0:
-            raise ValueError("need lr > 0, hidden >= 1, 0 <= baseline_decay < 1 and entropy_weight >= 0")
+        if lr <= 0:
+            raise ValueError("lr must be a number > 0")
+        if hidden < 1:
+            raise ValueError("hidden must be an integer >= 1")
+        if not 0 <= baseline_decay < 1:
+            raise ValueError("baseline_decay must be a number >= 0 and < 1")
+        if entropy_weight < 0:
+            raise ValueError("entropy_weight must be a number >= 0")
         self.names, self.choices = zip(*((n, tuple(d.choices)) for n, d in space.distributions().items()))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.rng.integers(2**31)))

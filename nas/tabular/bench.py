@@ -7,6 +7,8 @@ seed); writes ``results.csv`` (one row per run), ``summary.csv`` (mean and std o
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +26,7 @@ import pandas as pd  # noqa: E402
 
 from nas.errors import UserError  # noqa: E402
 from nas.spaces import SPACES  # noqa: E402
+from nas.stores import missing_driver, redact, sqlite_path  # noqa: E402
 from nas.strategies import make_strategy, resolve  # noqa: E402
 from nas.tabular.benchmark import TabularBenchmark  # noqa: E402
 from nas.tabular.protocol import ProtocolRun, run_protocol  # noqa: E402
@@ -50,7 +53,11 @@ def run_bench(
 ) -> tuple[pd.DataFrame, dict[str, list[ProtocolRun]]]:
     """Returns the results table and, per strategy, the runs (with their anytime curves)."""
     table = str(table)
-    _TABLES[table] = TabularBenchmark.from_csv(table)  # fail early, with the table's own error
+    bench = _TABLES[table] = TabularBenchmark.from_csv(table)  # fail early, with the table's own error
+    dearest = max(e.train_time_12_s for e in bench.entries.values())
+    if budget_s < dearest:  # a run whose first proposal costs more than the budget would have no result
+        raise UserError(f"--budget-s {budget_s:g}: less than the {dearest:g} s of the dearest architecture in {table}; "
+                        f"give at least that")
     out: dict[str, list[ProtocolRun]] = {}
     pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
     try:
@@ -120,14 +127,64 @@ def write_bench(results: pd.DataFrame, runs: dict[str, list[ProtocolRun]], budge
 
 
 def resolve_strategies(text: str) -> list[str]:
-    """Comma-separated names (aliases allowed) -> registry names; UserError naming the allowed ones."""
+    """Comma-separated names (aliases allowed) -> registry names; UserError naming the allowed ones, or the strategy
+    that cannot be built without options (``optuna.GridSampler`` needs a search space)."""
     try:
         names = [resolve(n.strip()) for n in text.split(",") if n.strip()]
     except ValueError as exc:
         raise UserError(f"--strategies: {exc}") from None
     if not names:
         raise UserError("--strategies: name at least one strategy")
+    for name in names:
+        try:
+            make_strategy(name, SPACES["nb201"], 0)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"--strategies: {name} cannot run without options ({exc})") from None
     return names
+
+
+def _folder_to_write(option: str, path: Path) -> None:
+    """UserError unless ``path`` is, or can be made as, a folder this process may write in."""
+    existing = next(p for p in (path, *path.parents) if p.exists())  # what the missing folders will be made under
+    if not existing.is_dir():
+        raise UserError(f"{option}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{option}: {existing} is not writable")
+
+
+def check_arguments(runs: int, budget_s: float, out: str | Path, seed: int = 0, jobs: int = 1,
+                    tracking_uri: str | None = None, experiment: str = "nas-bench") -> None:
+    """UserError naming the first unusable argument, so that nothing runs or is written with one."""
+    if runs < 1:
+        raise UserError(f"--runs {runs}: must be a whole number >= 1")
+    if jobs < 1:
+        raise UserError(f"--jobs {jobs}: must be a whole number >= 1")
+    if seed < 0:
+        raise UserError(f"--seed {seed}: must be a whole number >= 0")
+    if not (0 < budget_s < math.inf):
+        raise UserError(f"--budget-s {budget_s:g}: must be a finite number of simulated seconds > 0")
+    _folder_to_write(f"--out {out}", Path(out))
+    if tracking_uri is None:
+        return
+    if not experiment.strip():
+        raise UserError("--experiment: empty; name the MLflow experiment to log to (default nas-bench)")
+    driver = missing_driver(tracking_uri)
+    if driver:
+        raise UserError(f"--tracking-uri {redact(tracking_uri)}: needs the database driver {driver}: "
+                        f"pip install {driver}")
+    db = sqlite_path(tracking_uri)
+    if db and db != ":memory:":  # else the results would be written, and only then the store found unusable
+        store = Path(db)
+        _folder_to_write(f"MLflow store {tracking_uri}", store.parent)
+        if store.exists() and not _is_sqlite(store):
+            raise UserError(f"MLflow store {tracking_uri}: {db} is not a SQLite database")
+
+
+def _is_sqlite(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    with open(path, "rb") as file:
+        return file.read(16) in (b"", b"SQLite format 3\x00")  # an empty file is an empty database to SQLite
 
 
 def compare(
@@ -135,12 +192,12 @@ def compare(
     jobs: int = 1, tracking_uri: str | None = None, experiment: str = "nas-bench",
     report: Callable[[str], None] = print,
 ) -> dict[str, object]:
-    """Run, write ``out/{results,summary}.csv`` and ``out/anytime.png``, and (with a tracking URI) log one MLflow
-    parent run with a child per strategy. Returns the summary rows and the MLflow run id."""
+    """Check the arguments and the table, run, write ``out/{results,summary}.csv`` and ``out/anytime.png``, and (with
+    a tracking URI) log one MLflow parent run with a child per strategy. Returns the summary rows and the MLflow run
+    id."""
     from nas.tracking import log_bench  # MLflow is imported only when a run is tracked
 
-    if runs < 1 or budget_s <= 0 or jobs < 1:
-        raise UserError("--runs and --jobs must be >= 1 and --budget-s > 0")
+    check_arguments(runs, budget_s, out, seed, jobs, tracking_uri, experiment)
     results, per_run = run_bench(table, strategies, runs, budget_s, seed, jobs, report)
     paths = write_bench(results, per_run, budget_s, Path(out))
     report(f"[bench] wrote {', '.join(str(p) for p in paths)}")
@@ -152,5 +209,5 @@ def compare(
         params = {"table": str(table), "strategies": ",".join(strategies), "runs": runs, "budget_s": budget_s,
                   "seed": seed}
         run_id = log_bench(tracking_uri, experiment, params, metrics, [str(p) for p in paths])
-        report(f"[bench] MLflow run {run_id} at {tracking_uri}")
+        report(f"[bench] MLflow run {run_id} at {redact(tracking_uri)}")
     return {"summary": summary.to_dict(orient="records"), "mlflow_run_id": run_id}

@@ -1,8 +1,8 @@
 """Tabular benchmarks: a table that answers "how good is this architecture" with zero training.
 
 The format is that of the NAS-Bench-201 table shipped in ``data/nb201_cifar10.csv`` (Dong & Yang, ICLR 2020; columns
-and provenance in ``data/README.md``): one row per architecture of the NB201 cell space. A table in the same format
-for another dataset works unchanged.
+and provenance in ``data/README.md``): one row for every architecture of the NB201 cell space, none left out. A table
+in the same format for another dataset works unchanged.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from nas.errors import UserError
-from nas.spaces.nb201 import NB201Arch, decode
+from nas.spaces.nb201 import NB201Arch, NB201Space, decode
 
 NB201_CIFAR10 = Path(__file__).parent / "data" / "nb201_cifar10.csv"
 COLUMNS = ("arch", "val_acc_12", "val_acc_200", "test_acc_200", "train_time_12_s", "params_m")
@@ -47,12 +48,15 @@ class TabularBenchmark:
         missing = [c for c in COLUMNS if c not in table.columns]
         if missing:
             raise UserError(f"{path}: missing column(s) {', '.join(missing)}; a table needs {', '.join(COLUMNS)}")
-        numeric = table[list(COLUMNS[1:])].apply(pd.to_numeric, errors="coerce")
-        bad = numeric.isna().any(axis=1) | (numeric["train_time_12_s"] < 0)
-        if bad.any():
-            row = int(bad.idxmax())
-            raise UserError(f"{path}: row {row + 2} has a missing, non-numeric or negative value in "
-                            f"{', '.join(COLUMNS[1:])}")
+        numeric = table[list(COLUMNS[1:])].apply(pd.to_numeric, errors="coerce").astype(float)
+        for column in COLUMNS[1:]:
+            low, high, allowed = (0, 100, "a percentage 0..100") if "acc" in column else (0, np.inf, "a number >= 0")
+            bad = ~numeric[column].between(low, high) | ~np.isfinite(numeric[column])
+            if bad.any():
+                row = int(bad.idxmax())
+                value = table[column][row]
+                shown = "missing" if pd.isna(value) else repr(str(value))
+                raise UserError(f"{path}: row {row + 2}: {column} is {shown}; it must be {allowed}")
         entries: dict[NB201Arch, Entry] = {}
         for line, (text, values) in enumerate(zip(table["arch"], numeric.itertuples(index=False)), start=2):
             try:
@@ -62,6 +66,12 @@ class TabularBenchmark:
             if arch in entries:
                 raise UserError(f"{path}: row {line}: architecture {text} appears twice")
             entries[arch] = Entry(*map(float, values))
+        # A strategy may propose any architecture of the space: a partial table would fail mid-run.
+        space = NB201Space().all()
+        if len(entries) < len(space):
+            absent = next(a for a in space if a not in entries)
+            raise UserError(f"{path}: holds {len(entries):,} of the {len(space):,} architectures of the NB201 space "
+                            f"(missing, e.g., {absent}); a table needs one row for every architecture")
         return cls(str(path), entries)
 
     def __getitem__(self, arch: NB201Arch) -> Entry:

@@ -2,8 +2,10 @@
 
 Everything goes through ``MlflowClient`` with explicit run ids rather than MLflow's thread-local active run, so
 trials can be tracked from worker threads. A trial's per-epoch metrics are written in one batch at most every
-``flush_seconds`` and when it ends, so short trials do not wait on the store once per epoch. A restarted search finds its parent run again by the study's name and
-marks the child runs of trials that died with the old process as KILLED.
+``flush_seconds`` and when it ends, so short trials do not wait on the store once per epoch. A restarted search finds
+its parent run again by the study's name and marks the child runs of trials that died with the old process as KILLED;
+every run records the process that runs it (tag ``nas_worker``), so the next start closes, as KILLED, any run a dead
+process left RUNNING. Store URLs are logged and shown without their passwords.
 """
 
 from __future__ import annotations
@@ -23,14 +25,18 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from sqlalchemy.exc import SQLAlchemyError
 
 from nas.errors import UserError
-from nas.stores import sqlite_path, sqlite_wal
+from nas.stores import first_use, missing_driver, redact, redact_text, retry_race, sqlite_path, sqlite_wal
+from nas.workers import alive, this_worker
 
 STUDY_TAG = "optuna_study"
 TRIAL_TAG = "optuna_trial_number"
 ROLE_TAG = "nas_role"
 STORAGE_TAG = "optuna_storage"
+WORKER_TAG = "nas_worker"
+FAIL_REASON_TAG = "fail_reason"
 
 
 def tracking_uri(configured: str) -> str:
@@ -46,17 +52,38 @@ def git_commit(cwd: str | None = None) -> str:
     return out.stdout.strip()
 
 
-def _open(uri: str, experiment: str) -> tuple[MlflowClient, str]:
-    """A client on ``uri`` and the id of ``experiment`` (created if new); an unusable store is a UserError."""
+def open_tracking(uri: str, experiment: str, key: str = "tracking.uri") -> tuple[MlflowClient, str]:
+    """A client on ``uri`` and the id of ``experiment`` (created if new); an unusable store is a UserError.
+
+    A new store is created (its schema migrated) by one process at a time: searches started together on an empty
+    store would otherwise race on MLflow's migrations."""
+    driver = missing_driver(uri)
+    if driver:
+        raise UserError(f"{key}: {redact(uri)} needs the database driver {driver}: pip install {driver}")
     try:
         path = sqlite_path(uri)
         if path is not None:
             sqlite_wal(path)
-        client = MlflowClient(tracking_uri=uri)
-        return client, _experiment_id(client, experiment)
-    except (MlflowException, OSError, sqlite3.Error) as exc:
-        reason = str(exc).strip().splitlines()[0]
-        raise UserError(f"tracking.uri: cannot open the MLflow store {uri!r} ({reason})") from None
+        with first_use(uri):
+            client = MlflowClient(tracking_uri=uri)
+            experiment_id = retry_race(lambda: _experiment_id(client, experiment), (MlflowException, SQLAlchemyError))
+        return client, experiment_id
+    except (MlflowException, SQLAlchemyError, OSError, sqlite3.Error) as exc:
+        reason = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, uri)
+        raise UserError(f"{key}: cannot open the MLflow store {redact(uri)!r} ({reason})") from None
+
+
+def close_stale_runs(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark KILLED the runs of ``experiment_id`` left RUNNING by a process of this host that no longer exists
+    (kill -9, power cut); returns their ids. Runs of other hosts, or without a ``nas_worker`` tag, are left alone."""
+    stale = [
+        run.info.run_id
+        for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=50_000)
+        if WORKER_TAG in run.data.tags and not alive(run.data.tags[WORKER_TAG])
+    ]
+    for run_id in stale:
+        client.set_terminated(run_id, status="KILLED")
+    return stale
 
 
 def _experiment_id(client: MlflowClient, name: str) -> str:
@@ -95,8 +122,10 @@ class SearchTracker:
         cls, uri: str, experiment: str, study_name: str, params: dict[str, Any], tags: dict[str, str], storage: str = ""
     ) -> SearchTracker:
         """Open the parent run of study ``study_name`` in ``storage``: the existing one when the search is resumed,
-        else a new one."""
-        client, experiment_id = _open(uri, experiment)
+        else a new one. Runs that a dead process left RUNNING are closed first."""
+        client, experiment_id = open_tracking(uri, experiment)
+        close_stale_runs(client, experiment_id)
+        storage = redact(storage)
         existing = client.search_runs(
             [experiment_id],
             filter_string=(
@@ -107,8 +136,10 @@ class SearchTracker:
         if existing:
             run_id = existing[0].info.run_id
             client.update_run(run_id, status="RUNNING")
+            client.set_tag(run_id, WORKER_TAG, this_worker())
         else:
-            all_tags = {STUDY_TAG: study_name, STORAGE_TAG: storage, ROLE_TAG: "search", MLFLOW_RUN_NAME: study_name, **tags}
+            all_tags = {STUDY_TAG: study_name, STORAGE_TAG: storage, ROLE_TAG: "search", MLFLOW_RUN_NAME: study_name,
+                        WORKER_TAG: this_worker(), **tags}
             run_id = client.create_run(experiment_id, run_name=study_name, tags=all_tags).info.run_id
             client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return cls(client, experiment_id, run_id)
@@ -129,7 +160,8 @@ class SearchTracker:
             future.result()
 
     def start_trial(self, number: int, arch: str, params: dict[str, Any]) -> TrialRun:
-        tags = {MLFLOW_PARENT_RUN_ID: self.parent_run_id, TRIAL_TAG: str(number), ROLE_TAG: "trial"}
+        tags = {MLFLOW_PARENT_RUN_ID: self.parent_run_id, TRIAL_TAG: str(number), ROLE_TAG: "trial",
+                WORKER_TAG: this_worker()}
         batch = [Param("arch", arch), *(Param(k, str(v)) for k, v in params.items())]
 
         def create() -> Any:
@@ -211,15 +243,22 @@ class TrialRun:
             get_artifact_repository(self.created.result().info.artifact_uri).log_artifact(path)
         self.tracker.client.set_terminated(self.run_id, status="FINISHED")
 
-    def fail(self) -> None:
+    def fail(self, reason: str = "") -> None:
+        """Close the run as FAILED; ``reason`` (why the trial failed) becomes its ``fail_reason`` tag."""
         self._flush()
-        self.tracker.submit(lambda: self.tracker.client.set_terminated(self.run_id, status="FAILED"))
+
+        def close() -> None:
+            if reason:
+                self.tracker.client.set_tag(self.run_id, FAIL_REASON_TAG, reason)
+            self.tracker.client.set_terminated(self.run_id, status="FAILED")
+
+        self.tracker.submit(close)
 
 
 def log_bench(uri: str, experiment: str, params: dict[str, Any], per_strategy: dict[str, dict[str, float]],
               artifacts: Iterable[str]) -> str:
     """One parent run per benchmark comparison, one child run per strategy; returns the parent run id."""
-    client, experiment_id = _open(uri, experiment)
+    client, experiment_id = open_tracking(uri, experiment, "--tracking-uri")
     parent = client.create_run(experiment_id, run_name="bench", tags={ROLE_TAG: "bench"}).info.run_id
     client.log_batch(parent, params=[Param(k, str(v)) for k, v in params.items()])
     stamp = _now_ms()

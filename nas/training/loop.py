@@ -28,6 +28,14 @@ from nas.data import PreparedData, Split, normalize
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
+class Diverged(Exception):
+    """The training loss became NaN or infinite: the weights are garbage and every later epoch would be too."""
+
+    def __init__(self, epoch: int, loss: float) -> None:
+        super().__init__(f"training diverged at epoch {epoch + 1} (train_loss {loss})")
+        self.epoch, self.loss = epoch, loss
+
+
 # Datasets whose images may be flipped and shifted (natural images); digits are not augmented.
 AUGMENTED_DATASETS = ("cifar10", "cifar100", "svhn")
 
@@ -156,6 +164,10 @@ def train(
 
     Returns ``train_loss`` and ``val_accuracy`` per epoch, the wall ``seconds`` this call spent, and
     ``resumed_from`` (the number of epochs taken from the checkpoint).
+
+    Raises:
+        Diverged: when an epoch's training loss is not finite (checked once per epoch: a NaN stays NaN, and the
+            check costs one synchronisation, which the epoch's loss already pays).
     """
     start = time.perf_counter()
     device = config.device
@@ -206,10 +218,10 @@ def train(
             optimizer.step()
             scheduler.step()
             total += loss.detach() * len(idx)
-        metrics = {
-            "train_loss": total.item() / len(train_y),
-            "val_accuracy": (predict(model, val_x) == val_y).float().mean().item(),
-        }
+        train_loss = total.item() / len(train_y)
+        if not math.isfinite(train_loss):
+            raise Diverged(epoch, train_loss)
+        metrics = {"train_loss": train_loss, "val_accuracy": (predict(model, val_x) == val_y).float().mean().item()}
         for key, value in metrics.items():
             history[key].append(value)
         if path is not None:

@@ -17,7 +17,6 @@ from typing import Any
 import mlflow
 import torch
 from mlflow.entities import Metric, Param
-from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from nas.config import Params
@@ -25,8 +24,10 @@ from nas.data import load_prepared, normalize
 from nas.errors import UserError
 from nas.serving import PREPROCESSING_KEY, preprocessing
 from nas.spaces import SPACES, NetworkConfig
-from nas.tracking import git_commit, tracking_uri
-from nas.training.loop import init_model, pick_device, train, train_config
+from nas.stores import redact
+from nas.tracking import FAIL_REASON_TAG, WORKER_TAG, close_stale_runs, git_commit, open_tracking, tracking_uri
+from nas.training.loop import Diverged, init_model, pick_device, train, train_config
+from nas.workers import this_worker
 
 BEST_PT = Path("models/best.pt")
 RETRAIN_JSON = Path("models/retrain.json")
@@ -75,7 +76,7 @@ def retrain(params: Params, search_json: Path = Path("models/search.json"), repo
     r = params.retrain
     space = SPACES[found["space"]]
     arch = space.decode(found["best"]["arch"])
-    data = load_prepared(params.data.out)
+    data = load_prepared(params.data.out, params.data)
     device = pick_device()
     network = NetworkConfig(r.channels, r.cells_per_stage, data.in_channels, data.num_classes)
     config = train_config(r, device, params.data.dataset)
@@ -85,12 +86,13 @@ def retrain(params: Params, search_json: Path = Path("models/search.json"), repo
            f"for {r.epochs} epochs on {device}")
 
     uri = tracking_uri(params.tracking.uri)
-    client = MlflowClient(tracking_uri=uri)
+    client, _ = open_tracking(uri, params.tracking.experiment)
+    close_stale_runs(client, found["mlflow"]["experiment_id"])
     parent = found["mlflow"]["parent_run_id"]
     run = client.create_run(
         found["mlflow"]["experiment_id"], run_name="retrain",
         tags={MLFLOW_PARENT_RUN_ID: parent, "nas_role": "retrain", "optuna_study": found["study_name"],
-              "optuna_trial_number": str(found["best"]["number"])},
+              "optuna_trial_number": str(found["best"]["number"]), WORKER_TAG: this_worker()},
     )
     run_id = run.info.run_id
     client.log_batch(run_id, params=[Param("arch", found["best"]["arch"]), Param("device", device)]
@@ -125,6 +127,10 @@ def retrain(params: Params, search_json: Path = Path("models/search.json"), repo
         mlflow.set_tracking_uri(uri)
         with mlflow.start_run(run_id=run_id):
             info = log_model(model, data.manifest, data.test.x[:2], params.tracking.model_name)
+    except Diverged as exc:  # nothing is registered: a model with NaN weights must not reach the registry
+        client.set_tag(run_id, FAIL_REASON_TAG, str(exc))
+        client.set_terminated(run_id, status="FAILED")
+        raise UserError(f"retrain: {exc}; lower retrain.lr or raise retrain.warmup_epochs") from None
     except BaseException:
         client.set_terminated(run_id, status="FAILED")
         raise
@@ -143,7 +149,7 @@ def retrain(params: Params, search_json: Path = Path("models/search.json"), repo
         "train_seconds": history["seconds"],
         "device": device,
         "resumed_from_epoch": history["resumed_from"],
-        "mlflow": {"tracking_uri": uri, "run_id": run_id, "model_uri": info.model_uri,
+        "mlflow": {"tracking_uri": redact(uri), "run_id": run_id, "model_uri": info.model_uri,
                    "registered_model": params.tracking.model_name, "version": info.registered_model_version},
     }
     RETRAIN_JSON.write_text(json.dumps(summary, indent=2) + "\n")

@@ -1,6 +1,7 @@
 import hashlib
 import json
 import pickle
+import shutil
 import struct
 
 import numpy as np
@@ -10,6 +11,7 @@ import torchvision.datasets as tvd
 
 from nas.config import DataParams
 from nas.data import load_prepared, normalize, prepare
+from nas.data.prepare import _verified_sha256
 from nas.errors import UserError
 
 
@@ -118,3 +120,76 @@ def test_load_prepared_without_prepare_is_a_clear_error(tmp_path):
 def test_too_small_for_a_stratified_split_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="data.val_fraction"):
         prepare(DataParams(out=str(tmp_path / "p"), val_fraction=0.001))
+
+
+def _flip_a_byte(folder):
+    data = bytearray((folder / "train.pt").read_bytes())
+    data[len(data) // 2] ^= 1
+    (folder / "train.pt").write_bytes(bytes(data))
+
+
+def _edit_manifest(change):
+    def edit(folder):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        change(manifest)
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    return edit
+
+
+def _truncate_consistently(folder):
+    """A truncated tensor file whose manifest entry was updated to match: only loading it can tell."""
+    path = folder / "test.pt"
+    path.write_bytes(path.read_bytes()[:300])
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    _edit_manifest(lambda m: m["splits"]["test"].update(bytes=300, sha256=digest))(folder)
+
+
+CORRUPTIONS = {
+    "a flipped byte": (_flip_a_byte, r"train.pt: sha256 differs from the one in .*manifest.json"),
+    "a wrong sha in the manifest": (_edit_manifest(lambda m: m["splits"]["val"].update(sha256="0" * 64)),
+                                    r"val.pt: sha256 differs"),
+    "train.pt replaced by val.pt": (lambda f: (f / "train.pt").write_bytes((f / "val.pt").read_bytes()),
+                                    r"train.pt: \d+ bytes, but .*manifest.json records \d+"),
+    "a truncated file": (lambda f: (f / "test.pt").write_bytes((f / "test.pt").read_bytes()[:100]),
+                         r"test.pt: 100 bytes, but"),
+    "a truncated file the manifest agrees with": (_truncate_consistently, r"test.pt: not a prepared split"),
+    "an invalid manifest": (lambda f: (f / "manifest.json").write_text("{not json"), r"manifest.json: not valid JSON"),
+    "a manifest without splits": (_edit_manifest(lambda m: m.pop("splits")), r"manifest.json: splits: Field required"),
+    "a manifest of an older version": (_edit_manifest(lambda m: m.pop("params")),
+                                       r"manifest.json: params: Field required"),
+    "a deleted split": (lambda f: (f / "val.pt").unlink(), r"val.pt: missing \(listed in .*manifest.json\)"),
+    "a split file pointing outside": (_edit_manifest(lambda m: m["splits"]["val"].update(file="../val.pt")),
+                                      r"manifest.json: splits.val.file: String should match pattern"),
+}
+
+
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+def test_every_reader_verifies_the_manifest(corruption, prepared_digits, tmp_path):
+    folder = tmp_path / "prepared"
+    shutil.copytree(prepared_digits, folder)
+    corrupt, message = CORRUPTIONS[corruption]
+    corrupt(folder)
+    with pytest.raises(UserError, match=message) as info:
+        load_prepared(folder, DataParams())
+    assert str(info.value).endswith("run `dvc repro prepare` (or `nas prepare`)") and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("setting,value", [("dataset", "mnist5k"), ("seed", 1), ("val_fraction", 0.2),
+                                           ("test_fraction", 0.1)])
+def test_data_prepared_with_other_settings_than_params_is_refused(setting, value, prepared_digits):
+    with pytest.raises(UserError, match=rf"was prepared with data.{setting}=\S+, but params.yaml has "
+                                        rf"data.{setting}={value}; run `dvc repro prepare`"):
+        load_prepared(prepared_digits, DataParams(**{setting: value}))
+
+
+def test_each_file_is_hashed_once_per_process_while_it_is_unchanged(prepared_digits, tmp_path):
+    folder = tmp_path / "prepared"
+    shutil.copytree(prepared_digits, folder)
+    load_prepared(folder)
+    before = _verified_sha256.cache_info()
+    load_prepared(folder)
+    after = _verified_sha256.cache_info()
+    assert after.misses == before.misses and after.hits == before.hits + 3
+    _flip_a_byte(folder)  # a change after the first check is still found: the file's size and time are the key
+    with pytest.raises(UserError, match="sha256 differs"):
+        load_prepared(folder)

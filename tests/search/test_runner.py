@@ -17,6 +17,7 @@ from nas.estimation import Result
 from nas.search import open_study, run_search
 from nas.spaces import SPACES
 from nas.strategies import make_sampler
+from nas.training import Diverged
 
 space = SPACES["nb201"]
 
@@ -129,3 +130,95 @@ def test_sigkill_mid_search_then_restart_ends_as_an_uninterrupted_search(tmp_pat
 def test_unusable_storage_is_a_user_error(url):
     with pytest.raises(UserError, match=r"search.storage: cannot open"):
         open_study(url, "s", make_sampler("random", space, 0), {})
+
+
+def diverging_objective(number, arch, on_epoch_end) -> Result:
+    """The fake estimator, except that cells with an avg-pool first edge diverge in their second epoch."""
+    if arch.ops[0] == "avg_pool_3x3":
+        on_epoch_end(0, {"val_accuracy": 0.1, "train_loss": 9.0})
+        raise Diverged(1, float("nan"))
+    return fake_objective(number, arch, on_epoch_end)
+
+
+@pytest.mark.parametrize("strategy", ["regularized_evolution", "tpe"])
+def test_diverged_trials_fail_with_their_reason_and_the_search_goes_on(strategy, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    study = open_study(storage, "s", make_sampler(strategy, space, 0), {})
+    lines = []
+    done = run_search(study, space, diverging_objective, 12, lines.append)
+    assert len(done) == 12
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    assert failed, "a fifth of the space diverges: some such cells must have been proposed"
+    assert all(t.user_attrs["fail_reason"] == "training diverged at epoch 2 (train_loss nan)" for t in failed)
+    assert all(t.intermediate_values == {0: 0.1} for t in failed)
+    assert sum("FAILED: training diverged" in line for line in lines) == len(failed)
+    # Every proposal is new: a failed trial used up its proposal rather than being proposed again and again.
+    archs = [space.from_params(t.params) for t in study.get_trials()]
+    assert len(set(archs)) > len(archs) - 3
+
+    # Resumed from the log (a new sampler, as after a crash), the same seed continues exactly as one run would.
+    uninterrupted = open_study(f"sqlite:///{tmp_path / 'u.db'}", "s", make_sampler(strategy, space, 0), {})
+    run_search(uninterrupted, space, diverging_objective, 20, lambda _: None)
+    resumed = optuna.load_study(study_name="s", storage=storage, sampler=make_sampler(strategy, space, 0))
+    run_search(resumed, space, diverging_objective, 20, lambda _: None)
+    assert [t.params for t in resumed.get_trials()] == [t.params for t in uninterrupted.get_trials()]
+
+
+def test_a_search_whose_trials_all_diverge_stops_with_one_line(tmp_path, prepared_digits):
+    """Real training with a learning rate that sends the loss to NaN."""
+    from nas.data import load_prepared
+    from nas.estimation import estimate
+    from nas.spaces import NetworkConfig
+    from nas.training import TrainConfig
+
+    data = load_prepared(prepared_digits)
+    config = TrainConfig(epochs=2, lr=1e4, batch_size=256)
+
+    def objective(number, arch, on_epoch_end):
+        return estimate(arch, space, data, NetworkConfig(4, 1, 1, 10), config, [on_epoch_end])
+
+    study = open_study(f"sqlite:///{tmp_path / 'o.db'}", "s", make_sampler("random", space, 0), {})
+    with pytest.raises(UserError, match=r"search: 5 trials in a row failed \(last: training diverged at epoch 1 "
+                                        r"\(train_loss nan\)\); lower search.lr"):
+        run_search(study, space, objective, 3, lambda _: None)
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL] * 5
+    assert all("diverged" in t.user_attrs["fail_reason"] for t in study.get_trials())
+
+
+def test_storage_passwords_never_reach_messages():
+    with pytest.raises(UserError) as info:
+        open_study("postgresql+psycopg2://nas:s3cret@127.0.0.1:1/trials", "s", make_sampler("random", space, 0), {})
+    assert "s3cret" not in str(info.value) and "nas:***@127.0.0.1:1/trials" in str(info.value)
+
+
+def test_a_missing_database_driver_names_the_package_to_install():
+    with pytest.raises(UserError, match=r"search.storage: mysql\+pymysql://u:\*\*\*@db/nas needs the database "
+                                        r"driver PyMySQL: pip install PyMySQL"):
+        open_study("mysql+pymysql://u:pw@db/nas", "s", make_sampler("random", space, 0), {})
+
+
+def test_three_searches_started_at_once_on_new_stores_all_succeed(tmp_path, prepared_digits):
+    """The first use of an empty MLflow and Optuna store creates their schemas once, whoever comes first."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    procs = []
+    for seed in range(3):
+        folder = tmp_path / f"w{seed}"
+        folder.mkdir()
+        params = {"data": {"out": str(prepared_digits)},
+                  "search": {"strategy": "random", "strategy_options": {}, "n_trials": 1, "epochs": 1, "channels": 2,
+                             "batch_size": 512, "seed": seed, "storage": f"sqlite:///{tmp_path / 'optuna.db'}"},
+                  "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "race"}}
+        (folder / "params.yaml").write_text(yaml.safe_dump(params))
+        procs.append(subprocess.Popen([sys.executable, "-m", "nas.cli", "search"], cwd=folder, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    studies = optuna.get_all_study_summaries(f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert sorted(s.n_trials for s in studies) == [1, 1, 1]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("race")
+    parents = client.search_runs([experiment.experiment_id], "tags.nas_role = 'search'")
+    assert sorted(r.info.status for r in parents) == ["FINISHED"] * 3

@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -18,13 +20,16 @@ def registered(prepared_digits, tmp_path_factory):
 
     from nas.training.retrain import log_model
 
-    uri = f"sqlite:///{tmp_path_factory.mktemp('serving') / 'mlflow.db'}"
+    folder = tmp_path_factory.mktemp("serving")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
     data = load_prepared(prepared_digits)
     space = SPACES["nb201"]
     model = init_model(lambda: space.build(space.decode(ARCH), NetworkConfig(4, 1, 1, 10)), 0).eval()
     mlflow.set_tracking_uri(uri)
-    with mlflow.start_run():
-        log_model(model, data.manifest, data.test.x[:2], "digits-model")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)  # the default artifact root (./mlruns) lands next to the store
+        with mlflow.start_run():
+            log_model(model, data.manifest, data.test.x[:2], "digits-model")
     return uri, model, data
 
 
@@ -51,18 +56,87 @@ def test_predicts_npy_and_image_files_like_the_model(registered, capsys, tmp_pat
     assert out[3].split("\t")[1:] == out[0].split("\t")[1:]  # the PNG holds the first image
 
 
+def _npy(array):
+    return lambda d: np.save(d / "x.npy", array) or "x.npy"
+
+
 @pytest.mark.parametrize("make,message", [
-    (lambda d: np.save(d / "x.npy", np.zeros((2, 28, 28), np.uint8)) or d / "x.npy",
-     "shape (2, 28, 28), but the model takes (1, 8, 8) images"),
-    (lambda d: Image.new("L", (28, 28)).save(d / "x.png") or d / "x.png", "image is 28x28, the model takes 8x8"),
-    (lambda d: (d / "x.txt").write_text("hi") and d / "x.txt", "not an image file or .npy array"),
-    (lambda d: d / "missing.npy", "no such file"),
+    (_npy(np.zeros((2, 28, 28), np.uint8)), "--input x.npy: shape (2, 28, 28), but the model takes (1, 8, 8) images"),
+    (lambda d: Image.new("L", (28, 28)).save(d / "x.png") or "x.png", "--input x.png: image is 28x28, the model takes"),
+    (lambda d: (d / "x.txt").write_text("hi") and "x.txt", "--input x.txt: not an image file or .npy array"),
+    (lambda d: "missing.npy", "--input missing.npy: no such file"),
+    (_npy(np.full((8, 8), np.nan)), "--input x.npy: holds NaN or infinite values; pixels must be whole numbers 0..255"),
+    (_npy(np.full((8, 8), -np.inf)), "--input x.npy: holds NaN or infinite values"),
+    (_npy(np.arange(64).reshape(8, 8) * 5), "--input x.npy: holds values from 0 to 315; pixels must be whole numbers"),
+    (_npy(np.full((8, 8), -1, np.int8)), "--input x.npy: holds values from -1 to -1"),
+    (_npy(np.full((8, 8), 0.5)), "--input x.npy: holds fractional values such as 0.5; pixels must be whole numbers "
+                                 "0..255, not normalised"),
+    (_npy(np.full((8, 8), "7")), "--input x.npy: holds <U1 values; pixels must be whole numbers 0..255"),
+    (_npy(np.zeros((8, 8), bool)), "--input x.npy: holds bool values"),
+    (_npy(np.zeros((0, 8, 8))), "--input x.npy: holds no pixels (shape (0, 8, 8))"),
+    (lambda d: (d / "x.npy").write_text("not numpy") and "x.npy", "--input x.npy: not a readable .npy array"),
+    (lambda d: np.savez(d / "x.npy", a=np.zeros(2)) or "x.npy.npz", "--input x.npy.npz: not an image file"),
+    (lambda d: (d / "x.png").write_bytes(_noise_png()[:70]) and "x.png", "--input x.png: not an image file"),
 ])
-def test_bad_inputs_are_one_line_and_exit_2(registered, capsys, tmp_path, make, message):
+def test_bad_inputs_are_one_line_exit_2_and_change_nothing(registered, capsys, tmp_path, monkeypatch, make, message):
     uri, _, _ = registered
-    path = make(tmp_path)
-    code, out, err = run(capsys, "--model", "models:/digits-model/1", "--input", str(path), "--tracking-uri", uri)
-    assert code == 2 and out == [] and len(err) == 1 and message in err[0], err
+    monkeypatch.chdir(tmp_path)
+    name = make(tmp_path)
+    before = _snapshot(tmp_path)
+    code, out, err = run(capsys, "--model", "models:/digits-model/1", "--input", name, "--tracking-uri", uri)
+    assert code == 2 and out == [] and len(err) == 1 and err[0].startswith(f"nas: error: {message}"), err
+    assert _snapshot(tmp_path) == before
+
+
+def _noise_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (8, 8), dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _snapshot(folder):
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+def test_bad_input_is_reported_before_a_missing_store(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    np.save(tmp_path / "x.npy", np.full((8, 8), np.nan))
+    code, _, err = run(capsys, "--model", "models:/digits-model/1", "--input", "x.npy")
+    assert code == 2 and err == ["nas: error: --input x.npy: holds NaN or infinite values; pixels must be whole "
+                                 "numbers 0..255"]
+    assert [p.name for p in tmp_path.iterdir()] == ["x.npy"]
+
+
+@pytest.mark.parametrize("argv,env,shown", [
+    ([], None, "--tracking-uri sqlite:///mlflow.db"),
+    (["--tracking-uri", "sqlite:///sub/m.db"], None, "--tracking-uri sqlite:///sub/m.db"),
+    (["--tracking-uri", "mlruns"], None, "--tracking-uri mlruns"),
+    (["--tracking-uri", "file:./store"], None, "--tracking-uri file:./store"),
+    ([], "sqlite:///env.db", "MLFLOW_TRACKING_URI=sqlite:///env.db"),
+])
+def test_a_store_that_does_not_exist_is_not_created(tmp_path, monkeypatch, capsys, argv, env, shown):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # else MLflow refuses a file store before creating one
+    if env:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", env)
+    else:
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    np.save(tmp_path / "x.npy", np.zeros((8, 8), np.uint8))
+    code, out, err = run(capsys, "--model", "models:/digits-model/1", "--input", "x.npy", *argv)
+    assert code == 2 and out == [] and err == [f"nas: error: {shown}: no MLflow store there; name the store the model "
+                                               f"was registered in (--tracking-uri URI or MLFLOW_TRACKING_URI)"]
+    assert [p.name for p in tmp_path.iterdir()] == ["x.npy"]
+
+
+def test_a_good_predict_writes_nothing_either(registered, capsys, tmp_path, monkeypatch):
+    uri, _, _ = registered
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "x.npy", np.full((2, 8, 8), 7.0))  # whole values in a float array are fine
+    before = _snapshot(tmp_path)
+    code, out, err = run(capsys, "--model", "models:/digits-model/1", "--input", "x.npy", "--tracking-uri", uri)
+    assert code == 0 and [line.split("\t")[0] for line in out] == ["x.npy[0]", "x.npy[1]"]
+    assert _snapshot(tmp_path) == before
 
 
 def test_a_missing_model_is_one_line_and_exit_2(registered, capsys, tmp_path):

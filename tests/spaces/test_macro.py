@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from nas.spaces import SPACES, Layer, MacroArch, NetworkConfig
-from nas.spaces.macro import LAYER_OPS, MacroSpace, decode, encode
+from nas.spaces.macro import MacroSpace, decode, encode
+from tests.spaces import corrupted
 
 space = SPACES["macro"]
 
@@ -46,6 +47,26 @@ def test_depth_is_bounded_by_the_space():
     with pytest.raises(ValueError, match="at most 6"):
         space.decode(deep)
     assert MacroSpace(max_layers=8).is_valid(decode(deep)) and not space.is_valid(decode(deep))
+
+
+ARCH = decode("conv:k3:w1:s1 | max_pool:k3:s2 | sep_conv:k5:w2:s1:sum(0)")
+CONV, POOL, SEP = ARCH.layers
+
+
+@pytest.mark.parametrize("bad", [
+    corrupted(ARCH, layers=(CONV, POOL, corrupted(SEP, op="lstm"))),
+    corrupted(ARCH, layers=(corrupted(CONV, width=None), POOL, SEP)),  # a convolution without a width
+    corrupted(ARCH, layers=(CONV, corrupted(POOL, width=2), SEP)),  # a pool with one
+    corrupted(ARCH, layers=(CONV, POOL, corrupted(SEP, kernel=7))),
+    corrupted(ARCH, layers=(CONV, POOL, corrupted(SEP, merge=None))),  # skips but no merge
+    corrupted(ARCH, layers=(CONV, POOL, corrupted(SEP, skips=(2,)))),  # layer 3 reads output 2 already
+    corrupted(ARCH, layers=(CONV, POOL, corrupted(SEP, skips=[0]))),  # unhashable: not a value
+    corrupted(ARCH, layers=list(ARCH.layers)),
+    corrupted(ARCH, layers=()),
+    encode(ARCH),
+])
+def test_is_valid_rejects_what_the_constructors_would(bad):
+    assert space.is_valid(ARCH) and not space.is_valid(bad)
 
 
 def test_mutate_changes_exactly_one_decision_the_architecture_has():
@@ -115,4 +136,4 @@ def test_neat_genes_complexify_from_one_layer():
         genes = space.grow(genes, rng)
     arch = space.from_genes(genes)
     assert len(arch.layers) == space.max_layers and any(layer.skips for layer in arch.layers)
-    assert all(op in LAYER_OPS for op in (layer.op for layer in arch.layers))
+    assert space.is_valid(arch)

@@ -5,7 +5,8 @@ import torch
 
 from nas.spaces import SPACES, NB201Arch, NetworkConfig
 from nas.spaces.nb201 import EDGES, OP_NAMES, decode, encode
-from tests.conftest import SHARED_TABLE
+from nas.tabular import NB201_CIFAR10
+from tests.spaces import corrupted
 
 space = SPACES["nb201"]
 
@@ -14,9 +15,8 @@ def test_op_order_is_the_benchmarks():
     assert OP_NAMES == ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
 
-@pytest.mark.skipif(not SHARED_TABLE.is_file(), reason="needs ../shared/benchmarks/nb201_cifar10.csv")
 def test_every_benchmark_string_round_trips():
-    strings = pd.read_csv(SHARED_TABLE, usecols=["arch"])["arch"].tolist()
+    strings = pd.read_csv(NB201_CIFAR10, usecols=["arch"])["arch"].tolist()  # tests/tabular: the shared table
     assert len(strings) == 15_625
     archs = [decode(s) for s in strings]
     assert [encode(a) for a in archs] == strings
@@ -47,6 +47,24 @@ def test_arch_rejects_unknown_op():
         NB201Arch(("none",) * 5 + ("conv_5x5",))
 
 
+ARCH = NB201Arch(("nor_conv_3x3", "none", "avg_pool_3x3", "skip_connect", "nor_conv_1x1", "none"))
+
+
+@pytest.mark.parametrize("bad", [
+    corrupted(ARCH, ops=(*ARCH.ops[:5], "conv_5x5")),  # an op the benchmark does not have
+    corrupted(ARCH, ops=ARCH.ops[:5]),
+    corrupted(ARCH, ops=(*ARCH.ops, "none")),
+    corrupted(ARCH, ops=list(ARCH.ops)),  # unhashable: not a value
+    encode(ARCH),
+])
+def test_is_valid_rejects_what_the_constructor_would(bad):
+    assert not space.is_valid(bad)
+
+
+def test_is_valid_accepts_the_whole_space():
+    assert all(space.is_valid(arch) for arch in space.all())
+
+
 def test_mutate_changes_exactly_one_edge_and_keeps_input():
     rng = np.random.default_rng(0)
     for _ in range(500):
@@ -67,7 +85,7 @@ def test_neighbors_are_all_one_edit_away():
 
 def test_sample_is_seeded():
     a = [space.sample(np.random.default_rng(7)) for _ in range(3)]
-    assert a[0] == a[1] == a[2]
+    assert a[0] == a[1] == a[2] != space.sample(np.random.default_rng(8))
 
 
 def test_params_round_trip_and_features():

@@ -1,3 +1,6 @@
+import os
+import re
+
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -5,7 +8,7 @@ from mlflow.tracking import MlflowClient
 from nas.cli import main
 from nas.errors import UserError
 from nas.tabular import NB201_CIFAR10
-from nas.tabular.bench import compare, resolve_strategies, run_bench
+from nas.tabular.bench import check_arguments, compare, resolve_strategies, run_bench
 
 
 def test_aliases_and_unknown_names():
@@ -37,13 +40,64 @@ def test_runs_share_seeds_across_strategies_and_processes():
     pd.testing.assert_frame_equal(one, two)
 
 
-def test_cli_bad_arguments_exit_2_and_write_nothing(tmp_path, capsys):
-    assert main(["bench", "--strategies", "nope", "--out", str(tmp_path / "o")]) == 2
-    assert main(["bench", "--runs", "0", "--out", str(tmp_path / "o")]) == 2
-    assert main(["bench", "--table", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o")]) == 2
-    errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 3 and all(line.startswith("nas: error: ") for line in errors)
-    assert not (tmp_path / "o").exists()
+@pytest.mark.parametrize("argv,message", [
+    (["--strategies", "nope"], "--strategies: unknown strategy 'nope'"),
+    (["--strategies", "optuna.GridSampler"], "--strategies: optuna.GridSampler cannot run without options"),
+    (["--runs", "0"], "--runs 0: must be a whole number >= 1"),
+    (["--jobs", "0"], "--jobs 0: must be a whole number >= 1"),
+    (["--seed", "-1"], "--seed -1: must be a whole number >= 0"),
+    (["--budget-s", "-1"], "--budget-s -1: must be a finite number of simulated seconds > 0"),
+    (["--budget-s", "nan"], "--budget-s nan: must be a finite number"),
+    (["--budget-s", "100"], "--budget-s 100: less than the 207.65 s of the dearest architecture in"),
+    (["--table", "missing.csv"], "missing.csv: no such benchmark table"),
+    (["--table", "header.csv"], "header.csv: holds 0 of the 15,625 architectures"),
+    (["--out", "file"], "--out file: file is a file, not a folder"),
+    (["--out", "file/sub/o"], "--out file/sub/o: file is a file, not a folder"),
+    (["--experiment", ""], "--experiment: empty; name the MLflow experiment"),
+    (["--tracking-uri", "sqlite:///file/m.db"], "MLflow store sqlite:///file/m.db: file is a file, not a folder"),
+    (["--tracking-uri", "sqlite:///header.csv"], "MLflow store sqlite:///header.csv: header.csv is not a SQLite"),
+])
+def test_cli_bad_arguments_exit_2_and_write_nothing(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "header.csv").write_text(NB201_CIFAR10.read_text().splitlines()[0] + "\n")
+    (tmp_path / "file").write_text("x")
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["bench", "--runs", "1", "--out", "o", *argv]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"nas: error: {message}"), err
+    assert sorted(tmp_path.rglob("*")) == before and (tmp_path / "file").read_text() == "x"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_an_unwritable_out_folder_is_refused(tmp_path):
+    (tmp_path / "locked").mkdir(mode=0o500)
+    with pytest.raises(UserError, match="--out .*locked/o: .*locked is not writable"):
+        check_arguments(1, 1000, tmp_path / "locked" / "o")
+
+
+def test_a_partial_table_fails_before_any_run(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("".join(NB201_CIFAR10.read_text().splitlines(keepends=True)[:101]))
+    reports = []
+    with pytest.raises(UserError, match="t.csv: holds 100 of the 15,625 architectures"):
+        compare(table, ["random"], 2, 1000, tmp_path / "o", report=reports.append)
+    assert reports == [] and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["random", "abc"], "runs 'abc': must be a whole number >= 1"),
+    (["random", "0"], "--runs 0: must be a whole number >= 1"),
+    (["nope"], "--strategies: unknown strategy 'nope'"),
+    (["random", "1", "extra"], "unexpected argument 'extra'; usage: python -m flows.bench [strategies] [runs]"),
+])
+def test_the_flow_checks_its_arguments_before_it_starts(tmp_path, monkeypatch, argv, message):
+    from flows.bench import main as flow_main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match=re.escape(message)):
+        flow_main(argv)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_without_tracking(tmp_path, monkeypatch):

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -40,9 +42,16 @@ def _small_table(tmp_path, rows=20):
     [
         (lambda t: t.drop(columns=["val_acc_12"]), r"missing column\(s\) val_acc_12; a table needs arch, val_acc_12"),
         (lambda t: t.assign(train_time_12_s=t["train_time_12_s"].astype(object).where(t.index != 3, "fast")),
-         "row 5 has a missing, non-numeric or negative value"),
+         "row 5: train_time_12_s is 'fast'; it must be a number >= 0"),
+        (lambda t: t.assign(train_time_12_s=t["train_time_12_s"].where(t.index != 1, -1.0)),
+         "row 3: train_time_12_s is '-1.0'; it must be a number >= 0"),
+        (lambda t: t.assign(params_m=t["params_m"].where(t.index != 0, np.inf)), "row 2: params_m is 'inf'"),
+        (lambda t: t.assign(val_acc_12=t["val_acc_12"].where(t.index != 4, 101.0)),
+         "row 6: val_acc_12 is '101.0'; it must be a percentage 0..100"),
+        (lambda t: t.assign(test_acc_200=t["test_acc_200"].where(t.index != 4)), "row 6: test_acc_200 is missing"),
         (lambda t: t.assign(arch=t["arch"].where(t.index != 2, "|conv~0|")), "row 4: NB201 string needs 3 nodes"),
         (lambda t: pd.concat([t, t.iloc[[0]]]), "appears twice"),
+        (lambda t: t.iloc[:0], "holds 0 of the 15,625 architectures of the NB201 space"),
     ],
 )
 def test_bad_tables_name_file_and_problem(tmp_path, mutate, message):
@@ -51,6 +60,20 @@ def test_bad_tables_name_file_and_problem(tmp_path, mutate, message):
     with pytest.raises(UserError, match=message) as info:
         TabularBenchmark.from_csv(path)
     assert str(info.value).startswith(str(path))
+
+
+def test_a_partial_table_names_an_architecture_it_lacks(tmp_path):
+    table, path = _small_table(tmp_path)
+    with pytest.raises(UserError, match=r"holds 20 of the 15,625 architectures of the NB201 space") as info:
+        TabularBenchmark.from_csv(path)
+    named = re.search(r"\(missing, e\.g\., (\S+)\)", str(info.value)).group(1)
+    assert space.decode(named) in set(space.all()) and named not in set(table["arch"])
+
+
+def test_an_empty_file_is_not_a_table(tmp_path):
+    (tmp_path / "t.csv").write_text("")
+    with pytest.raises(UserError, match="t.csv: not a CSV table"):
+        TabularBenchmark.from_csv(tmp_path / "t.csv")
 
 
 def test_missing_table(tmp_path):

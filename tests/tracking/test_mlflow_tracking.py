@@ -57,3 +57,46 @@ def test_same_study_name_in_another_storage_is_another_search(mlflow_uri):
 def test_unusable_tracking_uri_is_a_user_error():
     with pytest.raises(UserError, match=r"^tracking.uri: cannot open the MLflow store 'foo://bar' \(Model registry"):
         SearchTracker.start("foo://bar", "exp", "s", {}, {})
+
+
+def test_runs_a_dead_process_left_running_are_closed_at_the_next_start(mlflow_uri, tmp_path):
+    """A search killed with -9 leaves its parent and trial runs RUNNING; the next search in the experiment closes
+    them as KILLED, while runs of live processes (this one) stay as they are."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os\nfrom nas.tracking import SearchTracker\n"
+        f"t = SearchTracker.start({mlflow_uri!r}, 'exp', 'dead-study', {{}}, {{}})\n"
+        "t.start_trial(0, 'a', {})\nt.flush()\nos._exit(9)  # dies without closing anything\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=False, timeout=120)
+    live = SearchTracker.start(mlflow_uri, "exp", "live-study", {}, {})
+    live.start_trial(0, "b", {})
+    live.flush()
+    SearchTracker.start(mlflow_uri, "exp", "next-study", {}, {})
+
+    client = MlflowClient(mlflow_uri)
+    status = {(r.data.tags["optuna_study"] if "optuna_study" in r.data.tags else r.data.tags["mlflow.parentRunId"]):
+              r.info.status for r in client.search_runs([live.experiment_id])}
+    dead = client.search_runs([live.experiment_id], "tags.optuna_study = 'dead-study'")[0]
+    assert status["dead-study"] == "KILLED" and status[dead.info.run_id] == "KILLED"
+    assert status["live-study"] == "RUNNING" and status[live.parent_run_id] == "RUNNING"
+
+
+def test_storage_tag_and_errors_never_show_a_password(mlflow_uri):
+    tracker = SearchTracker.start(mlflow_uri, "exp", "s", {}, {}, storage="postgresql://nas:s3cret@db:5432/optuna")
+    run = MlflowClient(mlflow_uri).get_run(tracker.parent_run_id)
+    assert run.data.tags["optuna_storage"] == "postgresql://nas:***@db:5432/optuna"
+    with pytest.raises(UserError) as info:
+        SearchTracker.start("postgresql+psycopg2://nas:s3cret@127.0.0.1:1/mlflow", "exp", "s", {}, {})
+    assert "s3cret" not in str(info.value) and "nas:***@127.0.0.1:1/mlflow" in str(info.value)
+
+
+def test_a_failed_trial_run_says_why(mlflow_uri):
+    tracker = SearchTracker.start(mlflow_uri, "exp", "s", {}, {})
+    tracker.start_trial(0, "a", {}).fail("training diverged at epoch 2 (train_loss nan)")
+    tracker.flush()
+    (child,) = tracker.trial_runs()
+    assert child.info.status == "FAILED"
+    assert child.data.tags["fail_reason"] == "training diverged at epoch 2 (train_loss nan)"

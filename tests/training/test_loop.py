@@ -2,6 +2,7 @@ from dataclasses import asdict
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from nas.training import TrainConfig, init_model, pick_device, train
 from nas.training.loop import augment, warmup_cosine
@@ -16,9 +17,9 @@ def test_init_model_is_seeded_and_leaves_global_rng_alone():
 
 
 def test_pick_device_names_an_available_device():
-    device = pick_device()
-    assert device in ("cuda", "mps", "cpu")
-    torch.zeros(1, device=device)
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    assert pick_device() == ("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
+    torch.zeros(1, device=pick_device())
 
 
 def _tiny(prepared_digits, epochs=3, **overrides):
@@ -70,20 +71,31 @@ def test_a_checkpoint_of_another_config_is_not_resumed(prepared_digits, tmp_path
 
 
 def test_augmentation_crops_flips_and_cuts_out_on_the_batch():
-    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).view(2, 1, 6, 6) + 1
+    x = torch.arange(32 * 2 * 6 * 6, dtype=torch.float32).view(32, 2, 6, 6) + 1  # distinct nonzero pixels
     same = augment(x, TrainConfig(epochs=1), torch.Generator().manual_seed(0))
     assert torch.equal(same, x)
+
     flipped = augment(x, TrainConfig(epochs=1, flip=True), torch.Generator().manual_seed(1))
-    assert all(torch.equal(f, o) or torch.equal(f, o.flip(2)) for f, o in zip(flipped, x))
-    cropped = augment(x, TrainConfig(epochs=1, crop_padding=2), torch.Generator().manual_seed(2))
-    assert cropped.shape == x.shape and not torch.equal(cropped, x)
-    # each crop is a shifted window: its nonzero values form a contiguous block of the original
-    for c, o in zip(cropped, x):
-        kept = c[c > 0]
-        assert set(kept.tolist()) <= set(o.flatten().tolist())
+    is_flipped = [torch.equal(f, o.flip(-1)) for f, o in zip(flipped, x)]
+    assert all(f or torch.equal(g, o) for f, g, o in zip(is_flipped, flipped, x))
+    assert 0 < sum(is_flipped) < len(x)
+
+    p = 2
+    cropped = augment(x, TrainConfig(epochs=1, crop_padding=p), torch.Generator().manual_seed(2))
+    padded = F.pad(x, (p, p, p, p))
+    shifts = [{(dy, dx) for dy in range(2 * p + 1) for dx in range(2 * p + 1)
+               if torch.equal(c, o[:, dy:dy + 6, dx:dx + 6])} for c, o in zip(cropped, padded)]
+    assert all(shifts)  # each crop is the zero-padded image shifted by at most the padding
+    assert len(set().union(*shifts)) > 3  # and the shifts vary across the batch
+
     cut = augment(x, TrainConfig(epochs=1, cutout=2), torch.Generator().manual_seed(3))
-    zeros = (cut == 0).sum(dim=(1, 2, 3))
-    assert ((zeros >= 1) & (zeros <= 4)).all()
+    holes = cut != x
+    assert (cut[holes] == 0).all() and torch.equal(holes.all(dim=1), holes.any(dim=1))  # zeros, in every channel
+    for hole in holes[:, 0]:  # one filled rectangle of at most 2 x 2 (smaller where it leaves the image)
+        rows, cols = hole.any(dim=1).nonzero(), hole.any(dim=0).nonzero()
+        assert len(rows) and rows.max() - rows.min() < 2 and cols.max() - cols.min() < 2
+        assert hole.sum() == len(rows) * len(cols)
+
     again = augment(x, TrainConfig(epochs=1, crop_padding=2, flip=True, cutout=2), torch.Generator().manual_seed(9))
     assert torch.equal(again, augment(x, TrainConfig(epochs=1, crop_padding=2, flip=True, cutout=2),
                                       torch.Generator().manual_seed(9)))
@@ -93,3 +105,13 @@ def test_warmup_then_cosine():
     factor = warmup_cosine(4, 12)
     assert [round(factor(s), 3) for s in (0, 1, 3)] == [0.25, 0.5, 1.0]
     assert factor(4) == 1.0 and factor(8) == pytest.approx(0.5) and factor(12) == pytest.approx(0.0)
+
+
+def test_a_loss_that_becomes_nan_stops_training_with_the_epoch(prepared_digits, tmp_path):
+    from nas.training import Diverged
+
+    model, data, config = _tiny(prepared_digits, lr=1e4)
+    seen = []
+    with pytest.raises(Diverged, match=r"training diverged at epoch 1 \(train_loss nan\)"):
+        train(model, data, config, [lambda epoch, m: seen.append(epoch)], checkpoint=tmp_path / "ckpt.pt")
+    assert seen == [] and not (tmp_path / "ckpt.pt").exists()  # a NaN epoch is neither reported nor saved
