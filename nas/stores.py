@@ -15,6 +15,8 @@ from filelock import FileLock
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from nas.errors import UserError
+
 SQLITE_PREFIX = "sqlite:///"
 # The pip package that provides a DB-API module SQLAlchemy may ask for, where its name differs from the module's.
 DRIVER_PACKAGES = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", "pymysql": "PyMySQL",
@@ -61,16 +63,23 @@ def redact_text(text: str, *urls: str) -> str:
     return _CREDENTIALS.sub(r"\1***@", text)
 
 
-def missing_driver(url: str) -> str | None:
-    """The pip package to install when the database driver (DB-API module) a SQLAlchemy URL needs is missing."""
+def require_driver(url: str, key: str) -> None:
+    """UserError naming the pip package to install when the database driver (DB-API module) that the SQLAlchemy URL
+    given as ``key`` needs is missing; nothing for a URL that is not SQLAlchemy's (the caller's own error says more)."""
     try:
         make_url(url).get_dialect().import_dbapi()
     except ImportError as exc:
         module = (exc.name or "").split(".")[0]
-        return DRIVER_PACKAGES.get(module, module or "the database driver")
-    except Exception:  # not a SQLAlchemy URL, or an unknown dialect: the caller's own error says more
-        return None
-    return None
+        package = DRIVER_PACKAGES.get(module, module or "the database driver")
+        raise UserError(f"{key}: {redact(url)} needs the database driver {package}: pip install {package}") from None
+    except Exception:
+        return
+
+
+def reason(exc: BaseException, *urls: str) -> str:
+    """The first line of an error from a store, for a one-line message, with the URLs' passwords hidden."""
+    text = str(exc).strip()
+    return redact_text(text.splitlines()[0] if text else type(exc).__name__, *urls)
 
 
 @contextlib.contextmanager

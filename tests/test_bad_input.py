@@ -194,7 +194,7 @@ CASES: dict[str, Case] = {
         write("t.csv", TABLE_HEADER + f"{ARCH},101,90,90,10,0.1\n")),
     "bench: a tracking store driver that is missing": Case(
         nas("bench", "--runs", "1", "--tracking-uri", f"mysql+pymysql://nas:{SECRET}@db/mlflow"),
-        r"--tracking-uri mysql\+pymysql://nas:\*\*\*@db/mlflow: needs the database driver PyMySQL",
+        r"--tracking-uri: mysql\+pymysql://nas:\*\*\*@db/mlflow needs the database driver PyMySQL",
         forbidden=(SECRET,)),
     "the bench flow with runs not a number": Case(flow("bench") + ("random", "many"), r"runs 'many'"),
     # nas predict

@@ -21,7 +21,7 @@ from sqlalchemy import event
 
 from nas.errors import UserError
 from nas.estimation import Result
-from nas.stores import first_use, missing_driver, redact, redact_text, retry_race, sqlite_path, sqlite_wal
+from nas.stores import first_use, reason, redact, require_driver, retry_race, sqlite_path, sqlite_wal
 from nas.strategies.optuna_sampler import FAIL_REASON_ATTR
 from nas.training.loop import Diverged, EpochCallback
 from nas.workers import alive, this_worker
@@ -56,16 +56,13 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
 def open_study(storage: str, name: str, sampler: optuna.samplers.BaseSampler, identity: dict[str, Any]) -> optuna.Study:
     """Create or load study ``name``; a loaded study must have been made with the same ``identity`` (search settings)."""
     shown = redact(storage)
-    driver = missing_driver(storage)
-    if driver:
-        raise UserError(f"search.storage: {shown} needs the database driver {driver}: pip install {driver}")
+    require_driver(storage, "search.storage")
     try:
         study = optuna.create_study(
             storage=_storage(storage), study_name=name, sampler=sampler, direction="maximize", load_if_exists=True
         )
     except (ImportError, ValueError, OSError, sqlalchemy.exc.SQLAlchemyError, sqlite3.Error) as exc:
-        reason = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, storage)
-        raise UserError(f"search.storage: cannot open {shown!r} ({reason})") from None
+        raise UserError(f"search.storage: cannot open {shown!r} ({reason(exc, storage)})") from None
     recorded = study.user_attrs.get("identity")
     if recorded is None:
         study.set_user_attr("identity", identity)

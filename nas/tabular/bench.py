@@ -26,7 +26,7 @@ import pandas as pd  # noqa: E402
 
 from nas.errors import UserError  # noqa: E402
 from nas.spaces import SPACES  # noqa: E402
-from nas.stores import missing_driver, redact, sqlite_path  # noqa: E402
+from nas.stores import redact, require_driver, sqlite_path  # noqa: E402
 from nas.strategies import make_strategy, resolve  # noqa: E402
 from nas.tabular.benchmark import TabularBenchmark  # noqa: E402
 from nas.tabular.protocol import ProtocolRun, run_protocol  # noqa: E402
@@ -168,10 +168,7 @@ def check_arguments(runs: int, budget_s: float, out: str | Path, seed: int = 0, 
         return
     if not experiment.strip():
         raise UserError("--experiment: empty; name the MLflow experiment to log to (default nas-bench)")
-    driver = missing_driver(tracking_uri)
-    if driver:
-        raise UserError(f"--tracking-uri {redact(tracking_uri)}: needs the database driver {driver}: "
-                        f"pip install {driver}")
+    require_driver(tracking_uri, "--tracking-uri")
     db = sqlite_path(tracking_uri)
     if db and db != ":memory:":  # else the results would be written, and only then the store found unusable
         store = Path(db)

@@ -28,7 +28,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from sqlalchemy.exc import SQLAlchemyError
 
 from nas.errors import UserError
-from nas.stores import first_use, missing_driver, redact, redact_text, retry_race, sqlite_path, sqlite_wal
+from nas.stores import first_use, reason, redact, require_driver, retry_race, sqlite_path, sqlite_wal
 from nas.workers import alive, this_worker
 
 STUDY_TAG = "optuna_study"
@@ -57,9 +57,7 @@ def open_tracking(uri: str, experiment: str, key: str = "tracking.uri") -> tuple
 
     A new store is created (its schema migrated) by one process at a time: searches started together on an empty
     store would otherwise race on MLflow's migrations."""
-    driver = missing_driver(uri)
-    if driver:
-        raise UserError(f"{key}: {redact(uri)} needs the database driver {driver}: pip install {driver}")
+    require_driver(uri, key)
     try:
         path = sqlite_path(uri)
         if path is not None:
@@ -69,8 +67,7 @@ def open_tracking(uri: str, experiment: str, key: str = "tracking.uri") -> tuple
             experiment_id = retry_race(lambda: _experiment_id(client, experiment), (MlflowException, SQLAlchemyError))
         return client, experiment_id
     except (MlflowException, SQLAlchemyError, OSError, sqlite3.Error) as exc:
-        reason = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, uri)
-        raise UserError(f"{key}: cannot open the MLflow store {redact(uri)!r} ({reason})") from None
+        raise UserError(f"{key}: cannot open the MLflow store {redact(uri)!r} ({reason(exc, uri)})") from None
 
 
 def close_stale_runs(client: MlflowClient, experiment_id: str) -> list[str]:
