@@ -5,7 +5,7 @@
 
 import sys
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
 from flows.common import api_server, progress_to_stdout
 from nas.errors import UserError
@@ -19,7 +19,8 @@ BUDGET_S, OUT, TABLE, URI = 12_000.0, "reports/bench", str(NB201_CIFAR10), "sqli
 @flow(name="bench", log_prints=True)
 def bench_flow(strategies: str = "random,re,local", runs: int = 300, budget_s: float = BUDGET_S, out: str = OUT,
                table: str = TABLE, seed: int = 0, jobs: int = 1, uri: str = URI) -> dict:
-    return compare(table, resolve_strategies(strategies), runs, budget_s, out, seed, jobs, tracking_uri(uri))
+    return compare(table, resolve_strategies(strategies), runs, budget_s, out, seed, jobs, tracking_uri(uri),
+                   report=get_run_logger().info)
 
 
 def main(argv: list[str]) -> None:

@@ -1,6 +1,6 @@
 """Prefect flow of the ``retrain`` stage: train the best architecture at full size and register it."""
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 
 from flows.common import is_not_user_error, run_stage
 from nas.config import load_params
@@ -9,7 +9,7 @@ from nas.training.retrain import retrain
 
 @task(name="retrain-best", retries=1, retry_delay_seconds=5, retry_condition_fn=is_not_user_error)
 def retrain_task(params_path: str) -> dict:
-    return retrain(load_params(params_path))
+    return retrain(load_params(params_path), report=get_run_logger().info)
 
 
 @flow(name="retrain", log_prints=True)

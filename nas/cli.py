@@ -5,6 +5,7 @@
     nas bench --strategies random,re,local,tpe --runs 300 --budget-s 12000 --out bench/ [--table PATH]
               [--seed K] [--jobs J] [--no-tracking]
     nas predict --model models:/nas-digits@champion --input image.png more.npy [--tracking-uri URI]
+    nas schedule --cron "0 2 * * *" | --interval SECONDS [--params params.yaml] [--name NAME] [--timezone TZ]
 
 User mistakes, argparse's included, print one line on stderr and exit with code 2.
 """
@@ -78,6 +79,13 @@ def predict(args: argparse.Namespace) -> None:
         print(f"{name}\t{label}\t{probability:.4f}")
 
 
+def schedule(args: argparse.Namespace) -> None:
+    # Prefect lives in flows/, and the other commands do not pay for importing it.
+    from flows.schedule import serve
+
+    serve(args.cron, args.interval, args.params, args.name, args.timezone)
+
+
 def parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nas", description="Neural architecture search pipeline.")
     commands = parser.add_subparsers(dest="command", metavar="command", required=True)
@@ -102,6 +110,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, nargs="+", help="image files and/or .npy arrays of 0..255 pixels")
     p.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store; MLFLOW_TRACKING_URI wins")
     p.set_defaults(run=predict)
+    s = commands.add_parser("schedule", help="serve the pipeline on a schedule via the Prefect server in PREFECT_API_URL")
+    when = s.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help='cron expression, e.g. "0 2 * * *" (02:00 every day)')
+    when.add_argument("--interval", type=float, help="seconds between runs")
+    s.add_argument("--timezone", default="UTC", help="IANA time zone the cron expression is read in (default UTC)")
+    s.add_argument("--params", default="params.yaml", help="params file, read by every run (default: params.yaml)")
+    s.add_argument("--name", default="nas-pipeline-scheduled", help="deployment name (default nas-pipeline-scheduled)")
+    s.set_defaults(run=schedule)
     return parser
 
 

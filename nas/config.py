@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import warnings
 from collections.abc import Hashable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -29,6 +28,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from nas.errors import UserError
+from nas.strategy_registry import constraints, resolve, strategy_parameters
 
 DATASETS = ("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
 # YAML's true is not the number 1, nor is 1 a boolean (an integer still counts as a float).
@@ -86,27 +86,49 @@ class SearchParams(TrainParams):
     seed: int = Field(0, ge=0)
     storage: str = "sqlite:///optuna.db"
     study_name: str | None = None
+    # Trials run at once, and by whom: threads of this process (local) or a Dask cluster (dask); dask_address empty
+    # starts a LocalCluster of `workers` processes, else the scheduler at that address ("tcp://host:8786").
+    workers: int = Field(1, ge=1, le=4096)
+    executor: Literal["local", "dask"] = "local"
+    dask_address: str = ""
+    # Trial k is proposed from the results of trials 0..k-lag only (waiting for them), so the same seed gives the
+    # same trials with any number of workers up to lag, whatever order they finish in.
+    lag: int = Field(4, ge=1, le=4096)
+
+    @field_validator("dask_address")
+    @classmethod
+    def _scheduler_address(cls, address: str) -> str:
+        if address and not re.fullmatch(r"(?:(?:tcp|tls|ws|wss|ucx)://)?[\w.\-\[\]:]+:\d+", address):
+            raise ValueError("must be empty (a local Dask cluster) or a scheduler address such as tcp://host:8786")
+        return address
+
+    @model_validator(mode="after")
+    def _workers_within_lag(self) -> SearchParams:
+        if self.workers > self.lag:
+            raise ValueError(f"workers ({self.workers}) must be at most lag ({self.lag}): trial k waits for trial "
+                             f"k-lag, so more workers than lag would idle; raise search.lag")
+        if self.dask_address and self.executor != "dask":
+            raise ValueError(f"dask_address ({self.dask_address}) is used only with executor: dask (got executor: "
+                             f"{self.executor})")
+        return self
 
     @field_validator("strategy")
     @classmethod
     def _known_strategy(cls, name: str) -> str:
-        from nas.strategies import resolve
-
         return resolve(name)
 
     @field_validator("strategy_options")
     @classmethod
     def _valid_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         """Each option against the type and range the strategy's constructor declares for it."""
-        from nas.strategies import strategy_parameters
-
         name = info.data.get("strategy")
         if name is None:  # the strategy itself was invalid and is reported
             return options
         parameters = strategy_parameters(name)
         for key, value in options.items():
             if key not in parameters:
-                raise _option_error(key, f"not an option of {name}; allowed: {', '.join(parameters) or 'none'}")
+                raise _option_error(key, f"not an option of {name} (allowed: {', '.join(parameters) or 'none'}); "
+                                         "options are per strategy: set strategy_options: {} when switching strategies")
             annotation = parameters[key].annotation
             if annotation is inspect.Parameter.empty:
                 continue
@@ -122,18 +144,16 @@ class SearchParams(TrainParams):
         return options
 
     @model_validator(mode="after")
-    def _strategy_can_be_built(self) -> SearchParams:
-        """Options that depend on each other (sample_size <= population_size), and the ranges Optuna's samplers check
-        themselves, are checked by building the strategy once."""
-        from nas.spaces import SPACES
-        from nas.strategies import make_sampler
-
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # Optuna's experimental-feature notices
-                make_sampler(self.strategy, SPACES[self.space], 0, self.strategy_options)
-        except (TypeError, ValueError) as exc:
-            raise _refusal(self.strategy, self.strategy_options, exc) from None
+    def _options_agree(self) -> SearchParams:
+        """The checks between options each strategy declares (sample_size <= population_size), on the options with
+        the defaults filled in: nothing is built to validate."""
+        defaults = {key: p.default for key, p in strategy_parameters(self.strategy).items()}
+        options = {**defaults, **self.strategy_options}
+        for rule in constraints(self.strategy):
+            if not rule.holds(options):
+                given = rule.option in self.strategy_options
+                got = f"got {options[rule.option]!r}" if given else f"{options[rule.option]!r} by default"
+                raise _option_error(f"strategy_options.{rule.option}", f"{rule.message.format(**options)} ({got})")
         return self
 
 
@@ -186,20 +206,6 @@ def allowed_values(annotation: Any, metadata: Iterable[Any] = ()) -> str | None:
 def _option_error(key: str, message: str) -> PydanticCustomError:
     """An error on one strategy option, reported under its own key (``key`` is relative to where it is raised)."""
     return PydanticCustomError("strategy_option", "{message}", {"option": key, "message": message})
-
-
-def _refusal(strategy: str, options: dict[str, Any], exc: Exception) -> PydanticCustomError:
-    """A strategy's refusal of its options, put on the option it names first ("`population_size` must be ...")."""
-    from nas.strategies import strategy_parameters
-
-    message, parameters = str(exc).splitlines()[0], strategy_parameters(strategy)
-    named = sorted((m.start(), k) for k in parameters if (m := re.search(rf"\b{k}\b", message)))
-    if not named:
-        return _option_error("strategy_options", f"{strategy} cannot be built with these options: {message}")
-    key = named[0][1]
-    value = options.get(key, parameters[key].default)
-    got = f"got {value!r}" if key in options else f"{value!r} by default"
-    return _option_error(f"strategy_options.{key}", f"{re.sub(rf'^`?{key}`? ', '', message)} ({got})")
 
 
 def _field_at(loc: tuple[Any, ...]) -> FieldInfo | None:
@@ -272,7 +278,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if not path.is_file():
         raise UserError(f"{path}: no such params file")
     try:
-        raw = yaml.load(path.read_bytes(), Loader=_Loader)  # noqa: S506 (a SafeLoader)
+        raw = yaml.load(path.read_bytes(), Loader=_Loader)  # a SafeLoader
     except _DuplicateKey as exc:
         raise UserError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:

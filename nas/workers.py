@@ -1,5 +1,7 @@
-"""Which process runs a trial or a run, recorded where a later process can read it, so work left RUNNING by a process
-that died (kill -9, power cut) is found and closed at the next start."""
+"""Which process runs a search or an MLflow run, recorded where a later process can read it. MLflow has no heartbeat,
+so an MLflow run left RUNNING by a process of this host that died (kill -9, power cut) is found by its process id and
+closed at the next start. Trials are not: their workers may be on other hosts, and Optuna's heartbeat finds them
+(``nas.search.runner``)."""
 
 from __future__ import annotations
 

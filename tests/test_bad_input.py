@@ -131,11 +131,21 @@ CASES: dict[str, Case] = {
     "an unknown key": Case(nas("validate"), r"unknown key search.n_trial; allowed keys here: .*n_trials",
                            params_text("search:\n  n_trial: 3\n")),
     "a strategy_options value of the wrong type": Case(
-        nas("search"), r"search.strategy_options.population_size", params_set(search__strategy_options={
-            "population_size": "ten", "sample_size": 3})),
+        nas("search"), r"search.strategy_options.population_size: must be an integer >= 2 \(got 'ten'\)",
+        params_set(search__strategy="regularized_evolution",
+                   search__strategy_options={"population_size": "ten", "sample_size": 3})),
     "a strategy_options value out of range": Case(
-        nas("search"), r"search.strategy_options.*population_size", params_set(search__strategy_options={
-            "population_size": 1, "sample_size": 3})),
+        nas("search"), r"search.strategy_options.population_size: must be an integer >= 2 \(got 1\)",
+        params_set(search__strategy="regularized_evolution",
+                   search__strategy_options={"population_size": 1, "sample_size": 1})),
+    "strategy_options that contradict each other": Case(
+        nas("search"), r"search.strategy_options.sample_size: must be at most population_size \(4\) \(got 5\)",
+        params_set(search__strategy="regularized_evolution",
+                   search__strategy_options={"population_size": 4, "sample_size": 5})),
+    "the options of another strategy left behind": Case(
+        nas("search"), r"search.strategy_options.population_size: not an option of tpe \(allowed: .*\); options are "
+        r"per strategy: set strategy_options: \{\} when switching strategies",
+        params_set(search__strategy="tpe", search__strategy_options={"population_size": 10, "sample_size": 3})),
     "an unknown strategy": Case(nas("validate"), r"search.strategy: unknown strategy 'evolution'; allowed: random",
                                 params_set(search__strategy="evolution", **NO_STRATEGY_OPTIONS)),
     "invalid YAML": Case(nas("validate"), r"params.yaml: not valid YAML", params_text("search: [1\n")),
@@ -169,6 +179,18 @@ CASES: dict[str, Case] = {
         forbidden=(SECRET,)),
     "an unusable storage URL": Case(nas("search"), r"search.storage: cannot open 'foo://bar'",
                                     params_set(search__storage="foo://bar")),
+    "no workers": Case(nas("search"), r"search.workers: must be an integer >= 1 and <= 4096 \(got 0\)",
+                       params_set(search__workers=0)),
+    "workers not an integer": Case(nas("search"), r"search.workers: must be an integer >= 1 .*\(got 'two'\)",
+                                   params_set(search__workers="two")),
+    "more workers than lag": Case(nas("search"), r"search: workers \(8\) must be at most lag \(4\).*raise search.lag",
+                                  params_set(search__workers=8)),
+    "a Dask address that is no address": Case(
+        nas("search"), r"search.dask_address: must be empty \(a local Dask cluster\) or a scheduler address such as "
+        r"tcp://host:8786 \(got 'my-cluster'\)", params_set(search__executor="dask", search__dask_address="my-cluster")),
+    "an unreachable Dask scheduler": Case(
+        nas("search"), r"search.dask_address: cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'",
+        params_set(search__executor="dask", search__dask_address="tcp://127.0.0.1:9")),
     "a tracking URI with a password": Case(
         nas("search"), r"tracking.uri: .*nas:\*\*\*@127.0.0.1:9/mlflow",
         params_set(tracking__uri=f"postgresql+psycopg2://nas:{SECRET}@127.0.0.1:9/mlflow"), forbidden=(SECRET,)),

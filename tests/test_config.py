@@ -1,6 +1,7 @@
 """params.yaml validation: one line naming the key and the allowed values, exit 2, nothing written."""
 
 import dataclasses
+import inspect
 import re
 import subprocess
 import sys
@@ -14,7 +15,15 @@ from annotated_types import GroupedMetadata
 from nas.config import Params, allowed_values, load_params
 from nas.errors import UserError
 from nas.spaces import SPACES
-from nas.strategies import STRATEGIES, strategy_parameters
+from nas.strategies import OPTUNA_SAMPLERS, STRATEGIES
+from nas.strategy_registry import (
+    _OPTUNA_CONSTRAINTS,
+    NATIVE,
+    STRATEGY_NAMES,
+    constraints,
+    strategy_class,
+    strategy_parameters,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,16 +57,17 @@ def test_readme_table_states_every_key_with_the_code_default():
     assert documented == defaults
 
 
-def test_shipped_params_set_the_code_defaults_except_the_options_readme_names():
+def test_shipped_params_set_the_code_defaults():
+    """strategy_options too: {} (each strategy's own defaults), so switching strategy in params.yaml or with a
+    command-line override leaves no option of another strategy behind."""
     shipped, defaults = _leaves(load_params(ROOT / "params.yaml").model_dump()), _leaves(Params().model_dump())
-    assert {key for key in defaults if shipped[key] != defaults[key]} == {"search.strategy_options"}
-    assert shipped["search.strategy_options"] == {"population_size": 10, "sample_size": 3}  # as README says
+    assert shipped == defaults and shipped["search.strategy_options"] == {}
 
 
 SECTIONS = "data, search, retrain, tracking"
 SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing, warmup_epochs, augment, cutout, "
                "channels_last, compile, channels, cells_per_stage, space, strategy, strategy_options, n_trials, seed, "
-               "storage, study_name")
+               "storage, study_name, workers, executor, dask_address, lag")
 
 
 @pytest.mark.parametrize(
@@ -94,7 +104,12 @@ SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing,
         ("search:\n  space: darts\n", "search.space: Input should be 'nb201' or 'macro' (got 'darts')"),
         # strategy options: each one against the type and range its strategy declares
         ("search:\n  strategy_options: {pop: 3}\n", "search.strategy_options.pop: not an option of "
-         "regularized_evolution; allowed: population_size, sample_size"),
+         "regularized_evolution (allowed: population_size, sample_size); options are per strategy: set "
+         "strategy_options: {} when switching strategies"),
+        # switching strategy with the options of the previous one left behind
+        ("search:\n  strategy: mcts\n  strategy_options: {population_size: 10, sample_size: 3}\n",
+         "search.strategy_options.population_size: not an option of mcts (allowed: exploration); options are per "
+         "strategy: set strategy_options: {} when switching strategies"),
         ("search:\n  strategy_options: {population_size: a}\n",
          "search.strategy_options.population_size: must be an integer >= 2 (got 'a')"),
         ("search:\n  strategy_options: {population_size: true}\n",
@@ -123,12 +138,15 @@ SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing,
          "search.strategy_options.multivariate: must be true or false (got 1)"),
         ("search:\n  strategy: tpe\n  strategy_options: {prior_weight: yes}\n",
          "search.strategy_options.prior_weight: must be a number, or null (got True)"),
-        # ranges only Optuna knows: its own message, put on the option it names
+        # ranges and rules Optuna checks only when it builds a sampler, checked here without building one
         ("search:\n  strategy: nsga2\n  strategy_options: {population_size: 1}\n",
-         "search.strategy_options.population_size: must be greater than or equal to 2. (got 1)"),
+         "search.strategy_options.population_size: must be an integer >= 2 (got 1)"),
+        ("search:\n  strategy: nsga2\n  strategy_options: {swapping_prob: 1.5}\n",
+         "search.strategy_options.swapping_prob: must be a number >= 0 and <= 1 (got 1.5)"),
         ("search:\n  strategy: qmc\n  strategy_options: {qmc_type: lattice}\n",
-         "search.strategy_options.qmc_type: The `qmc_type='lattice'` is invalid. Choose either `halton` or `sobol`. "
-         "(got 'lattice')"),
+         "search.strategy_options.qmc_type: Input should be 'sobol' or 'halton' (got 'lattice')"),
+        ("search:\n  strategy: tpe\n  strategy_options: {group: true}\n",
+         "search.strategy_options.group: may be true only when multivariate is true (got True)"),
         ("search:\n  strategy: optuna.GridSampler\n",
          "search.strategy_options.search_space: required by optuna.GridSampler"),
     ],
@@ -152,10 +170,9 @@ def test_bad_params_give_one_line_naming_the_key_and_what_is_allowed(tmp_path, t
          r"re \(= regularized_evolution\), local \(= local_search\), optuna.<any sampler class>"),
         ("search:\n  strategy: optuna.NoSuchSampler\n", "unknown strategy 'optuna.NoSuchSampler'"),
         ("search:\n  strategy: tpe\n  strategy_options: {n_startup: 3}\n", "search.strategy_options.n_startup: "
-         "not an option of tpe; allowed: .*n_startup_trials"),
+         r"not an option of tpe \(allowed: .*n_startup_trials.*\); options are per strategy"),
         ("search:\n  strategy: optuna.BaseGASampler\n  strategy_options: {population_size: 4}\n",
-         "search.strategy_options: optuna.BaseGASampler cannot be built "
-         "with these options: Can't instantiate abstract class"),
+         "search.strategy: 'optuna.BaseGASampler' is an abstract base class, not a sampler; allowed: random, "),
         ("search:\n  epochs: 4\n  warmup_epochs: 4\n", r"search: warmup_epochs \(4\) must be less than epochs \(4\)"),
     ],
 )
@@ -205,6 +222,76 @@ def test_option_ranges_in_strategy_signatures_match_their_constructor_checks(nam
             with pytest.raises(ValueError) as info:
                 STRATEGIES[name](SPACES["nb201"], seed=0, **{key: outside})
             assert str(info.value) == f"{key} must be {allowed_values(parameter.annotation)}", (key, outside)
+
+
+def test_the_registry_names_the_classes_the_search_runs():
+    assert STRATEGY_NAMES == (*STRATEGIES, *OPTUNA_SAMPLERS)
+    assert {name: strategy_class(name) for name in STRATEGY_NAMES} == {**STRATEGIES, **OPTUNA_SAMPLERS}
+
+
+@pytest.mark.parametrize("name", sorted(NATIVE))
+def test_the_registry_restates_each_native_constructor(name):
+    """What params.yaml is checked against (names, types, ranges, defaults) is the constructor's own signature."""
+    space, seed, *options = inspect.signature(strategy_class(name), eval_str=True).parameters.values()
+    assert (space.name, seed.name) == ("space", "seed")
+    assert [(p.name, p.annotation, p.default) for p in options] == [
+        (p.name, p.annotation, p.default) for p in strategy_parameters(name).values()]
+
+
+# One breach of each rule between options a strategy declares, by (strategy, option the rule is reported on).
+BREACHES = {
+    ("regularized_evolution", "sample_size"): {"population_size": 4, "sample_size": 5},
+    ("bananas", "batch"): {"candidates": 5},
+    ("optuna.TPESampler", "group"): {"group": True},
+}
+
+
+def test_every_declared_rule_between_options_has_a_breach_tested():
+    declared = {(name, rule.option) for name in NATIVE for rule in constraints(name)}
+    declared |= {(f"optuna.{cls}", rule.option) for cls, rules in _OPTUNA_CONSTRAINTS.items() for rule in rules}
+    assert declared == set(BREACHES)
+
+
+@pytest.mark.parametrize("name,option", sorted(BREACHES))
+def test_each_rule_between_options_is_one_the_constructor_enforces(name, option):
+    """Validation finds the breach without building anything; the constructor refuses it too (ours in the same
+    words)."""
+    breach = BREACHES[name, option]
+    rule = next(rule for rule in constraints(name) if rule.option == option)
+    options = {**{key: p.default for key, p in strategy_parameters(name).items()}, **breach}
+    assert not rule.holds(options)
+    native = name in NATIVE
+    with pytest.raises(ValueError) as info:
+        strategy_class(name)(*[SPACES["nb201"]] * native, seed=0, **breach)
+    if native:
+        assert str(info.value) == f"{option} {rule.message.format(**options)}"
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_every_strategy_runs_on_its_own_defaults(tmp_path, name):
+    """Switching strategy needs no options: params.yaml's `strategy_options: {}` is valid for each, and builds."""
+    from nas.strategies import make_sampler
+
+    path = tmp_path / "params.yaml"
+    path.write_text(f"search:\n  strategy: {name}\n  strategy_options: {{}}\n")
+    search = load_params(path).search
+    assert make_sampler(search.strategy, SPACES[search.space], 0, search.strategy_options) is not None
+
+
+@pytest.mark.parametrize("strategy,imported", [("regularized_evolution", ""), ("tpe", "optuna")])
+def test_validating_params_imports_no_strategy_code(tmp_path, strategy, imported):
+    """params.yaml is checked against the strategy registry alone: nothing is built, the strategies' code (and torch,
+    scikit-learn) is not imported, so the prepare stage does not depend on it; Optuna only when a sampler of it is
+    named."""
+    path = tmp_path / "params.yaml"
+    path.write_text(f"search:\n  strategy: {strategy}\n")
+    probe = ("import sys; from nas.config import load_params; load_params(sys.argv[1]); "
+             "print(','.join(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in "
+             "('torch', 'sklearn', 'optuna')} | {m for m in sys.modules if m.startswith(('nas.strategies', "
+             "'nas.neat', 'nas.spaces'))})))")
+    out = subprocess.run([sys.executable, "-c", probe, str(path)], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == imported
 
 
 def test_any_strategy_on_either_space_by_name(tmp_path):

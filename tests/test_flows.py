@@ -9,6 +9,8 @@ import pytest
 import torch
 import yaml
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, FlowRunFilter, LogFilter
+from prefect.logging.handlers import APILogWorker
 
 from nas.data import load_prepared, normalize
 from nas.training.retrain import load_checkpoint
@@ -25,8 +27,12 @@ def test_pipeline_flow_chains_the_stage_flows(space, strategy, tmp_path, prefect
     params["retrain"].update(epochs=1, warmup_epochs=0, channels=4, cells_per_stage=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
-    metrics = pipeline("params.yaml")
-    assert metrics == json.loads((tmp_path / "reports" / "metrics.json").read_text())
+    pipeline_state = pipeline("params.yaml", return_state=True)
+    metrics = pipeline_state.result()
+    headline = json.loads((tmp_path / "reports" / "metrics.json").read_text())
+    details = json.loads((tmp_path / "reports" / "details.json").read_text())
+    assert len(headline) <= 6 and "test_accuracy" in headline and "per_class_accuracy" in details
+    assert metrics == headline | details
     found = json.loads((tmp_path / "models" / "search.json").read_text())
     assert found["space"] == space and found["strategy"] == strategy and found["n_trials"] == 3
     assert metrics["arch"] == found["best"]["arch"] and (tmp_path / "reports" / "best_arch.png").is_file()
@@ -43,7 +49,8 @@ def test_pipeline_flow_chains_the_stage_flows(space, strategy, tmp_path, prefect
     with torch.no_grad():
         np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0], model(x).numpy(),
                                    rtol=1e-3, atol=1e-4)  # the README's tolerance: 1e-4 + 1e-3 |logit|
-    assert (tmp_path / "reports" / "confusion_matrix.png").is_file()
+    for plot in ("confusion_matrix.png", "search_progress.png", "trials.png"):
+        assert (tmp_path / "reports" / plot).is_file()
 
     async def flow_names():
         async with get_client() as client:
@@ -51,10 +58,30 @@ def test_pipeline_flow_chains_the_stage_flows(space, strategy, tmp_path, prefect
             flows = {f.id: f.name for f in await client.read_flows()}
             return [(flows[r.flow_id], r.parent_task_run_id is not None, r.state_name) for r in runs]
 
+    async def published(pipeline_run_id):
+        """The artifacts of the stage flows this pipeline run started, by key, and their log lines, by flow."""
+        async with get_client() as client:
+            children = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(parent_flow_run_id={"any_": [pipeline_run_id]}))
+            flows = {f.id: f.name for f in await client.read_flows()}
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id={"any_": [r.id for r in children]}))
+            logs = {flows[r.flow_id]: await client.read_logs(LogFilter(flow_run_id={"any_": [r.id]})) for r in children}
+            return {a.key: a for a in found}, {name: [log.message for log in lines] for name, lines in logs.items()}
+
     runs = asyncio.run(flow_names())
     for name in ("prepare", "search", "retrain", "evaluate"):
         assert (name, True, "Completed") in runs  # each stage ran as a subflow
     assert ("nas-pipeline", False, "Completed") in runs
+    APILogWorker.drain_all()  # logs are sent in the background
+    artifacts, logs = asyncio.run(published(pipeline_state.state_details.flow_run_id))
+    assert artifacts["nas-report"].type == "markdown" and "Top 10 trials" in artifacts["nas-report"].data
+    table = json.loads(artifacts["search-top-trials"].data)
+    assert len(table) == 3 and table[0]["trial"] == found["best"]["number"]
+    assert found["study_name"] in artifacts["search-top-trials"].description
+    # progress lines go to the Prefect run logger, so the UI shows them
+    assert any(line.startswith("[retrain] epoch 1/1") for line in logs["retrain"])
+    assert any(line.startswith("[evaluate] test_acc=") for line in logs["evaluate"])
 
 
 def test_bench_flow(tmp_path, prefect_api_url, mlflow_uri):

@@ -3,9 +3,10 @@ parameters, FLOPs, latency at batch 1 and 256 (CPU, and GPU when present) and si
 then the champion rule: the registered version becomes ``@champion`` only when it beats the current champion's test
 accuracy on the same dataset.
 
-Writes ``reports/metrics.json`` (DVC metrics), ``reports/best_arch.png``, ``reports/confusion_matrix.png`` and, from
-the search's trial log, ``reports/trials.csv``, ``reports/search_progress.csv`` and ``reports/search_progress.png``;
-logs them to MLflow.
+Writes ``reports/metrics.json`` (the headline numbers: DVC metrics), ``reports/details.json`` (everything else
+measured), ``reports/best_arch.png``, ``reports/confusion_matrix.png``, ``reports/report.md`` and, from the search's
+trial log, ``reports/trials.csv``, ``reports/search_progress.csv`` and their plots ``reports/trials.png`` and
+``reports/search_progress.png``; logs them to the retrain and search runs in MLflow.
 """
 
 from __future__ import annotations
@@ -22,30 +23,29 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
-import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from mlflow.entities import Metric  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
 from scipy.stats import binomtest  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from nas.config import Params  # noqa: E402
 from nas.data import load_prepared, normalize  # noqa: E402
-from nas.reports import architecture_plot, write_search_reports  # noqa: E402
+from nas.reports import architecture_plot, top_trials, write_search_reports  # noqa: E402
 from nas.reports.run_report import write_report  # noqa: E402
 from nas.search import records  # noqa: E402
 from nas.serving.export import export  # noqa: E402
 from nas.spaces import SPACES  # noqa: E402
-from nas.tracking import tracking_uri  # noqa: E402
+from nas.tracking import CHAMPION, log_results, promote_champion, tracking_uri  # noqa: E402
 from nas.training import pick_device, predict  # noqa: E402
 from nas.training.retrain import BEST_PT, RETRAIN_JSON, load_checkpoint, read_output  # noqa: E402
 
 METRICS_JSON = Path("reports/metrics.json")
+DETAILS_JSON = Path("reports/details.json")
 EXPORT_DIR = Path("models/export")
 REPORT_MD = Path("reports/report.md")
-CHAMPION = "champion"
+# What ``dvc metrics show`` shows: a few numbers that fit one line; the rest goes to DETAILS_JSON.
+HEADLINE = ("test_accuracy", "test_accuracy_ci95_low", "test_accuracy_ci95_high", "n_params", "flops",
+            "cpu_latency_ms_batch1")
 
 
 def count_flops(model: torch.nn.Module, example: torch.Tensor) -> int:
@@ -90,22 +90,6 @@ def confusion_plot(y: torch.Tensor, pred: torch.Tensor, classes: list[str], path
     return path
 
 
-def promote_champion(client: MlflowClient, name: str, version: str, dataset: str, accuracy: float) -> str:
-    """Move ``@champion`` to ``version`` when no champion exists or the champion, on the same dataset, has a lower
-    test accuracy. Returns the version that is champion afterwards."""
-    client.set_model_version_tag(name, version, "test_accuracy", str(accuracy))
-    client.set_model_version_tag(name, version, "dataset", dataset)
-    try:
-        champion = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        champion = None
-    if champion is not None and (champion.tags.get("dataset") != dataset
-                                 or float(champion.tags.get("test_accuracy", "nan")) >= accuracy):
-        return str(champion.version)  # a champion of another dataset is not comparable: it stays
-    client.set_registered_model_alias(name, CHAMPION, version)
-    return str(version)
-
-
 def evaluate(params: Params, report: Callable[[str], None] = print) -> dict[str, Any]:
     model, ckpt = load_checkpoint(BEST_PT)
     data = load_prepared(params.data.out, params.data)
@@ -144,39 +128,36 @@ def evaluate(params: Params, report: Callable[[str], None] = print) -> dict[str,
     if device != "cpu":
         metrics[f"{device}_latency_ms_batch1"] = round(latency_ms(model, example, device), 3)
         metrics[f"{device}_latency_ms_batch256"] = round(latency_ms(model, batch, device), 3)
-    METRICS_JSON.parent.mkdir(parents=True, exist_ok=True)
-    METRICS_JSON.write_text(json.dumps(metrics, indent=2) + "\n")
+    folder = METRICS_JSON.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    METRICS_JSON.write_text(json.dumps({k: metrics[k] for k in HEADLINE}, indent=2) + "\n")
+    DETAILS_JSON.write_text(json.dumps({k: v for k, v in metrics.items() if k not in HEADLINE}, indent=2) + "\n")
     space = SPACES[ckpt["space"]]
-    cell_png = architecture_plot(space.decode(ckpt["arch"]), METRICS_JSON.parent / "best_arch.png")
-    confusion_png = confusion_plot(y, pred, classes, METRICS_JSON.parent / "confusion_matrix.png")
+    cell_png = architecture_plot(space.decode(ckpt["arch"]), folder / "best_arch.png")
+    confusion_png = confusion_plot(y, pred, classes, folder / "confusion_matrix.png")
     found = ckpt["search"]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # The URLs come from params.yaml: the files earlier stages wrote show them without passwords.
     study = optuna.load_study(study_name=found["study_name"], storage=params.search.storage)
+    trials = records(study)
     search_files = write_search_reports(
-        records(study), f"{found['strategy']} on {found['space']} / {metrics['dataset']}", METRICS_JSON.parent
+        study, trials, f"{found['strategy']} on {found['space']} / {metrics['dataset']}", folder
     )
 
     retrained = read_output(RETRAIN_JSON, "retrain")
-    client = MlflowClient(tracking_uri=tracking_uri(params.tracking.uri))
-    stamp = int(time.time() * 1000)
-    scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-    scalars |= {f"test_accuracy_class_{k}": v for k, v in per_class.items() if v is not None}
-    for run_id in (retrained["mlflow"]["run_id"], found["mlflow"]["parent_run_id"]):
-        client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in scalars.items()])
-        for path in (METRICS_JSON, cell_png, confusion_png):
-            client.log_artifact(run_id, str(path))
-    client.log_artifact(retrained["mlflow"]["run_id"], exported["path"], "export")
-    for path in search_files:
-        client.log_artifact(found["mlflow"]["parent_run_id"], str(path))
     registered = retrained["mlflow"]
-    champion = promote_champion(client, registered["registered_model"], registered["version"], metrics["dataset"],
+    uri = tracking_uri(params.tracking.uri)
+    champion = promote_champion(uri, registered["registered_model"], registered["version"], metrics["dataset"],
                                 metrics["test_accuracy"])
     report_md = write_report(REPORT_MD, manifest=ckpt["manifest"], found=found, retrained=retrained, metrics=metrics,
-                             trials=pd.read_csv(METRICS_JSON.parent / "trials.csv"), champion=champion,
+                             top=top_trials(trials), champion=champion,
                              generations=found.get("generations"))
-    for run_id in (retrained["mlflow"]["run_id"], found["mlflow"]["parent_run_id"]):
-        client.log_artifact(run_id, str(report_md))
+    scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    scalars |= {f"test_accuracy_class_{k}": v for k, v in per_class.items() if v is not None}
+    both = [METRICS_JSON, DETAILS_JSON, cell_png, confusion_png, report_md]
+    log_results(uri, registered["run_id"], scalars, both)
+    log_results(uri, registered["run_id"], artifacts=[exported["path"]], folder="export")
+    log_results(uri, found["mlflow"]["parent_run_id"], scalars, [*both, *search_files])
     report(f"[evaluate] test_acc={metrics['test_accuracy']:.4f} (95% CI {low:.4f}-{high:.4f}) on {len(y)} images, "
            f"{metrics['n_params']:,} params, {metrics['flops']:,} FLOPs, {metrics['cpu_latency_ms_batch1']:.2f} ms "
            f"at batch 1 on CPU; {registered['registered_model']}@{CHAMPION} is version {champion}")

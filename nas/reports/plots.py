@@ -1,7 +1,8 @@
-"""Plots people would rather look at than tables: search progress and the found architecture."""
+"""Plots people would rather look at than tables: search progress, the trials and the found architecture."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import optuna  # noqa: E402
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
+from optuna.visualization.matplotlib import plot_optimization_history  # noqa: E402
 
 from nas.spaces.macro import MacroArch  # noqa: E402
 from nas.spaces.nb201 import EDGES, NB201Arch  # noqa: E402
@@ -22,19 +25,39 @@ OP_COLORS = {
 }
 
 
-def search_progress_plot(numbers: Sequence[int], scores: Sequence[float], path: str | Path, title: str) -> Path:
-    """Each trial's val accuracy and the best so far, against trial number."""
-    best, running = [], float("-inf")
-    for s in scores:
-        running = max(running, s)
-        best.append(running)
+def search_progress_plot(study: optuna.Study, path: str | Path, title: str) -> Path:
+    """Optuna's optimization history: each completed trial's val accuracy and the best so far, against trial number
+    (the first objective of a multi-objective study)."""
+    target = None if len(study.directions) == 1 else (lambda trial: trial.values[0])
+    # Optuna's plot switches matplotlib to its ggplot style for good; rc_context puts the old style back.
+    with plt.rc_context(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ax = plot_optimization_history(study, target=target, target_name="validation accuracy")
+        ax.set_title(title)
+        ax.legend(loc="best")  # Optuna's sits outside the axes, leaving them half the figure
+        fig = ax.figure
+        fig.set_size_inches(7, 4)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def trials_plot(numbers: Sequence[int], scores: Sequence[float], seconds: Sequence[float], path: str | Path,
+                title: str) -> Path:
+    """Each completed trial's val accuracy against its number, coloured by its training time; the best one
+    marked."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.scatter(numbers, scores, s=14, alpha=0.6, label="trial")
-    ax.step(numbers, best, where="post", color="tab:red", label="best so far")
+    points = ax.scatter(numbers, scores, c=seconds, cmap="viridis", s=22)
+    fig.colorbar(points, ax=ax, label="training seconds")
+    if len(scores):
+        best = max(range(len(scores)), key=scores.__getitem__)
+        ax.scatter([numbers[best]], [scores[best]], marker="*", s=220, color="tab:red", zorder=3,
+                   label=f"best: trial {numbers[best]} ({scores[best]:.4f})")
+        ax.legend(loc="lower right")
     ax.set_xlabel("trial")
     ax.set_ylabel("validation accuracy")
     ax.set_title(title)
-    ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -3,39 +3,41 @@ is, and which MLflow runs produced each number."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 
 def write_report(path: Path, *, manifest: dict[str, Any], found: dict[str, Any], retrained: dict[str, Any],
-                 metrics: dict[str, Any], trials: pd.DataFrame, champion: str, generations: int | None) -> Path:
+                 metrics: dict[str, Any], top: list[dict[str, Any]], champion: str, generations: int | None) -> Path:
     """Args:
-        trials: the search's ``trials.csv`` (number, arch, val_accuracy, seconds).
+        metrics: everything the evaluate stage measured (``metrics.json`` and ``details.json`` together).
+        top: the best trials, as ``nas.reports.top_trials`` gives them.
         generations: generations bred, for generational strategies (NEAT); None otherwise.
     """
     splits = manifest["splits"]
-    top = trials.sort_values("val_accuracy", ascending=False).head(10)
     mlflow = found["mlflow"]
     budget = f"{found['n_trials']} trials" + (f" ({generations} generations)" if generations is not None else "")
     lines = [
         f"# NAS run: {found['strategy']} on {found['space']} / {manifest['dataset']}",
         "",
         "## Data",
-        f"{manifest['dataset']}: {manifest['num_classes']} classes, images {'x'.join(map(str, manifest['image_shape']))}; "
+        f"{manifest['dataset']}: {manifest['num_classes']} classes, "
+        f"images {'x'.join(map(str, manifest['image_shape']))}; "
         + ", ".join(f"{name} {s['shape'][0]}" for name, s in splits.items())
         + f" (split seed {manifest['split_seed']}).",
         "",
         "## Search",
         f"- space `{found['space']}`, strategy `{found['strategy']}`, budget used: {budget}",
-        f"- best validation accuracy during the search: **{found['best']['val_accuracy']:.4f}** "
-        f"(trial {found['best']['number']})",
+        (f"- best validation accuracy during the search: **{found['best']['val_accuracy']:.4f}** "
+         f"(trial {found['best']['number']})"),
         f"- Optuna study `{found['study_name']}` in `{found['storage']}`",
-        f"- MLflow: experiment {mlflow['experiment_id']}, search run `{mlflow['parent_run_id']}` "
-        f"(one child run per trial) at `{mlflow['tracking_uri']}`",
+        (f"- MLflow: experiment {mlflow['experiment_id']}, search run `{mlflow['parent_run_id']}` "
+         f"(one child run per trial) at `{mlflow['tracking_uri']}`"),
         "",
         "![search progress](search_progress.png)",
+        "",
+        "![trials](trials.png)",
         "",
         "## Found architecture",
         f"`{found['best']['arch']}`",
@@ -43,16 +45,16 @@ def write_report(path: Path, *, manifest: dict[str, Any], found: dict[str, Any],
         "![architecture](best_arch.png)",
         "",
         "## Retrained model",
-        f"- test accuracy **{metrics['test_accuracy']:.4f}** (95% CI {metrics['test_accuracy_ci95_low']:.4f}–"
-        f"{metrics['test_accuracy_ci95_high']:.4f}, Wilson) on {metrics['test_samples']} held-out images",
-        f"- {metrics['n_params']:,} parameters, {metrics['flops']:,} FLOPs per image, {metrics['model_size_mb']} MB; "
-        f"CPU latency {metrics['cpu_latency_ms_batch1']} ms at batch 1, {metrics['cpu_latency_ms_batch256']} ms "
-        "at batch 256",
-        f"- exported as {metrics['export_format']}: largest difference from PyTorch {metrics['export_max_abs_diff']:.1e}"
-        f" ({'within' if metrics['export_parity'] else 'OUTSIDE'} tolerance)",
-        f"- MLflow: retrain run `{retrained['mlflow']['run_id']}`, registered "
-        f"`{retrained['mlflow']['registered_model']}` version {retrained['mlflow']['version']}; "
-        f"`@champion` is version {champion}",
+        (f"- test accuracy **{metrics['test_accuracy']:.4f}** (95% CI {metrics['test_accuracy_ci95_low']:.4f}–"
+         f"{metrics['test_accuracy_ci95_high']:.4f}, Wilson) on {metrics['test_samples']} held-out images"),
+        (f"- {metrics['n_params']:,} parameters, {metrics['flops']:,} FLOPs per image, {metrics['model_size_mb']} MB; "
+         f"CPU latency {metrics['cpu_latency_ms_batch1']} ms at batch 1, {metrics['cpu_latency_ms_batch256']} ms "
+         "at batch 256"),
+        (f"- exported as {metrics['export_format']}: largest difference from PyTorch "
+         f"{metrics['export_max_abs_diff']:.1e} ({'within' if metrics['export_parity'] else 'OUTSIDE'} tolerance)"),
+        (f"- MLflow: retrain run `{retrained['mlflow']['run_id']}`, registered "
+         f"`{retrained['mlflow']['registered_model']}` version {retrained['mlflow']['version']}; "
+         f"`@champion` is version {champion}"),
         "",
         "![confusion matrix](confusion_matrix.png)",
         "",
@@ -61,11 +63,17 @@ def write_report(path: Path, *, manifest: dict[str, Any], found: dict[str, Any],
         "| trial | val accuracy | seconds | architecture |",
         "|---|---|---|---|",
         # NB201 strings contain "|", which ends a table cell even inside code: escaped.
-        *(f"| {r.number} | {r.val_accuracy:.4f} | {r.seconds:.1f} | `{r.arch.replace('|', chr(92) + '|')}` |"
-          for r in top.itertuples()),
+        *(f"| {r['trial']} | {r['val_accuracy']:.4f} | {r['seconds']:.1f} | `{r['arch'].replace('|', chr(92) + '|')}` |"
+          for r in top),
         "",
         "Reproduce: `dvc repro` with this `params.yaml` and the same git commit.",
         "",
     ]
     path.write_text("\n".join(lines))
     return path
+
+
+def without_images(markdown: str) -> str:
+    """The report for a page that cannot reach the PNG files next to it (a Prefect artifact): each image becomes
+    its caption and file name."""
+    return re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", r"*\1: \2*", markdown)

@@ -1,32 +1,51 @@
 """The search loop over an Optuna study, which is the single trial log.
 
-Every strategy reaches the loop as an Optuna sampler (``nas.strategies.make_sampler``); the loop asks the study for a
-trial, lets the space read the architecture from it define-by-run, scores it and tells the study. Stopping at any
-point loses nothing: completed trials stay in the study, and ``run_search`` on the same study marks the trial a dead
-process left RUNNING as failed (it is not counted) and runs only the trials still missing.
+Every strategy reaches the loop as an Optuna sampler (``nas.strategies.make_sampler``). The loop is the only one that
+asks the study for trials: it gives each its slot (its place in the sequence of proposals), lets the sampler propose
+the architecture for that slot, and hands the trial to an executor (``nas.execution``: threads here, or Dask workers
+anywhere) that trains it and tells the study. Up to ``workers`` trials run at once; the proposal for slot ``s`` waits
+until slots ``0 .. s - lag`` are told, so with ``workers <= lag`` the trials do not depend on how many run at once or in
+which order they finish: the same seed gives the same trials with 1, 2 or ``lag`` workers.
+
+Stopping at any point loses nothing: told trials stay in the study; a trial whose worker died stops beating (Optuna's
+heartbeat) and is failed as lost by the next start, which proposes its slot again (the same architecture) and runs
+only the trials still missing.
 """
 
 from __future__ import annotations
 
+import os
+import queue
 import sqlite3
-from collections.abc import Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor, wait
+import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
 import sqlalchemy
 from optuna.trial import TrialState
-from sqlalchemy import event
+from tqdm.auto import tqdm
 
 from nas.errors import UserError
-from nas.estimation import Result
-from nas.stores import first_use, reason, redact, require_driver, retry_race, sqlite_path, sqlite_wal
-from nas.strategies.optuna_sampler import FAIL_REASON_ATTR
-from nas.training.loop import Diverged, EpochCallback
-from nas.workers import alive, this_worker
+from nas.execution import executor
+from nas.execution.trial import (
+    GRACE_S,
+    HEARTBEAT_S,
+    Objective,
+    Outcome,
+    TrialTask,
+    open_storage,
+    rdb,
+    run_trial,
+)
+from nas.stores import reason, redact, require_driver
+from nas.strategies.optuna_sampler import SLOT_ATTR, by_slot
+from nas.workers import this_worker
 
-WORKER_ATTR = "worker"
+# The study attribute holding the lease of the search process that runs it: {"worker": host:pid, "at": unix time}.
+DRIVER_ATTR = "nas:search"
 # A search whose trials all diverge would never finish: after this many failed trials in a row it stops.
 MAX_FAILED_IN_A_ROW = 5
 
@@ -39,33 +58,22 @@ class TrialRecord:
     seconds: float
 
 
-def _storage(url: str) -> optuna.storages.BaseStorage:
-    path = sqlite_path(url)
-    if path is not None:
-        sqlite_wal(path)  # also creates the folder
-    with first_use(url):  # the first process to open a new store creates its tables; the others wait for it
-        storage = retry_race(lambda: optuna.storages.RDBStorage(url), (sqlalchemy.exc.IntegrityError,))
-    if path is not None:
-        # In WAL mode, synchronous=NORMAL is still safe from corruption; a power cut may lose the last commits
-        # (at worst the trial in flight, which a restart runs again). It halves the cost of each trial's writes.
-        event.listen(storage.engine, "connect", lambda conn, _: conn.execute("PRAGMA synchronous=NORMAL"))
-        storage.engine.dispose()
-    return storage
-
-
 def open_study(storage: str, name: str, sampler: optuna.samplers.BaseSampler, identity: dict[str, Any]) -> optuna.Study:
     """Create or load study ``name``; a loaded study must have been made with the same ``identity`` (search settings)."""
     shown = redact(storage)
     require_driver(storage, "search.storage")
     try:
         study = optuna.create_study(
-            storage=_storage(storage), study_name=name, sampler=sampler, direction="maximize", load_if_exists=True
+            storage=open_storage(storage), study_name=name, sampler=sampler, direction="maximize", load_if_exists=True
         )
     except (ImportError, ValueError, OSError, sqlalchemy.exc.SQLAlchemyError, sqlite3.Error) as exc:
         raise UserError(f"search.storage: cannot open {shown!r} ({reason(exc, storage)})") from None
     recorded = study.user_attrs.get("identity")
     if recorded is None:
         study.set_user_attr("identity", identity)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(["val_accuracy"])  # the dashboard's and plots' name for the value
     elif recorded != identity:
         changed = sorted(k for k in {*recorded, *identity} if recorded.get(k) != identity.get(k))
         raise UserError(
@@ -75,18 +83,59 @@ def open_study(storage: str, name: str, sampler: optuna.samplers.BaseSampler, id
     return study
 
 
-def fail_orphans(study: optuna.Study, report: Callable[[str], None] = print) -> list[int]:
-    """Mark failed the RUNNING trials whose process on this host is gone; returns their numbers."""
-    orphans = [
-        t.number
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if not alive(t.user_attrs.get(WORKER_ATTR))
-    ]
-    for number in orphans:
-        study.tell(number, state=TrialState.FAIL)
-    if orphans:
-        report(f"[search] trial(s) {orphans} of a stopped process marked failed; they are not counted")
-    return orphans
+def fail_lost(study: optuna.Study) -> list[int]:
+    """Fail the RUNNING trials whose heartbeat stopped more than ``GRACE_S`` seconds ago (Optuna's
+    ``fail_stale_trials``: their worker died, on any host); returns their numbers."""
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    if not running:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    return sorted(running - {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))})
+
+
+def _beating(study: optuna.Study) -> set[int]:
+    """Numbers of the study's trials that have ever recorded a heartbeat."""
+    storage = rdb(study._storage)
+    if storage is None:
+        return set()
+    query = sqlalchemy.text("SELECT t.number FROM trials t JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
+                            "WHERE t.study_id = :study")
+    with storage.engine.connect() as connection:
+        return {row[0] for row in connection.execute(query, {"study": study._study_id})}
+
+
+def settle(study: optuna.Study, report: Callable[[str], None] = print) -> list[int]:
+    """Before a search (re)starts: wait until every trial left RUNNING is told by its worker or found lost; returns
+    the lost ones. A trial that starts meanwhile means another search runs this study: refused."""
+    first = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    lost: list[int] = []
+    waited, started = False, time.monotonic()
+    while True:
+        lost += fail_lost(study)
+        running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        if running - first:
+            raise UserError(f"search.study_name: study {study.study_name!r} is being searched by another process "
+                            f"(trials {sorted(running - first)} started just now); run one search per study and give "
+                            "it more workers (search.workers) instead")
+        if not running:
+            break
+        if time.monotonic() - started > GRACE_S + 2 * HEARTBEAT_S:
+            # A trial whose process died between its creation and its first heartbeat never turns stale.
+            for number in sorted(running - _beating(study)):
+                study.tell(number, state=TrialState.FAIL)
+                lost.append(number)
+            continue
+        if not waited:
+            report(f"[search] waiting for trial(s) {sorted(running)} of an earlier start: a running worker tells them, "
+                   f"a dead one stops beating and they count as lost after {GRACE_S}s")
+            waited = True
+        time.sleep(1)
+    if lost:
+        report(f"[search] trial(s) {lost} lost with their worker (no heartbeat for {GRACE_S}s); not counted, their "
+               "slots are proposed again")
+    return lost
 
 
 def records(study: optuna.Study) -> list[TrialRecord]:
@@ -97,7 +146,39 @@ def records(study: optuna.Study) -> list[TrialRecord]:
     ]
 
 
-Objective = Callable[[int, Hashable, EpochCallback], Result]
+def claim(study: optuna.Study, report: Callable[[str], None] = print) -> None:
+    """Take the study's lease. One renewed by another search process in the last ``GRACE_S`` seconds may be that of
+    a process that just died: it is watched until it expires (taken) or is renewed (refused: two searches on one
+    study would each count and propose for themselves)."""
+    lease = _lease(study)
+    if lease and lease["worker"] != this_worker() and time.time() - lease["at"] < GRACE_S:
+        report(f"[search] waiting up to {GRACE_S}s to see whether {lease['worker']} still runs this study")
+        seen = lease["at"]
+        while time.time() - seen < GRACE_S:
+            time.sleep(0.5)
+            lease = _lease(study)
+            if lease["at"] == 0.0:
+                break  # released: that search ended
+            if lease["at"] != seen:
+                raise UserError(f"search.study_name: study {study.study_name!r} is being searched by "
+                                f"{lease['worker']}; run one search per study and give it more workers "
+                                "(search.workers) instead")
+    _renew(study)
+
+
+def _lease(study: optuna.Study) -> dict[str, Any] | None:
+    return study._storage.get_study_system_attrs(study._study_id).get(DRIVER_ATTR)
+
+
+def _renew(study: optuna.Study, at: float | None = None) -> None:
+    lease = {"worker": this_worker(), "at": time.time() if at is None else at}
+    study._storage.set_study_system_attr(study._study_id, DRIVER_ATTR, lease)
+
+
+def _progress(total: int, done: int) -> Any:
+    """The trials bar: on a terminal only (CI logs keep the one line per trial)."""
+    return tqdm(total=total, initial=done, desc="trials", unit="trial", leave=False,
+                disable=True if os.environ.get("CI") else None)
 
 
 def run_search(
@@ -106,6 +187,11 @@ def run_search(
     objective: Objective,
     n_trials: int,
     report: Callable[[str], None] = print,
+    *,
+    workers: int = 1,
+    lag: int = 1,
+    submit: Callable[..., Any] | None = None,
+    storage_url: str | None = None,
 ) -> list[TrialRecord]:
     """Run trials until the study holds ``n_trials`` completed ones; returns all completed trials.
 
@@ -113,50 +199,91 @@ def run_search(
     metrics)`` after each epoch; the validation accuracy of each epoch becomes the trial's intermediate value. A trial
     whose training diverged (``Diverged``) is marked failed with its reason and the search goes on, until
     ``MAX_FAILED_IN_A_ROW`` fail in a row; any other exception marks the trial failed and is raised again.
+
+    Args:
+        workers: trials run at once (at most ``lag``).
+        lag: the proposal for slot ``s`` waits for slots ``0 .. s - lag`` (the sampler must be made with the same lag).
+        submit: where trials run (``submit`` of a ``nas.execution.executor``); default: ``workers`` threads of this
+            process.
+        storage_url: the study's URL, for workers in other processes (they open their own connection).
     """
-    fail_orphans(study, report)
+    if workers > lag:
+        raise ValueError(f"workers ({workers}) must be at most lag ({lag})")
+    # Optuna warns that heartbeats are meant for study.optimize; this loop records them itself (and its workers do).
+    warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
+    if submit is None:
+        with executor("local", workers) as local:
+            return run_search(study, space, objective, n_trials, report, workers=workers, lag=lag, submit=local.submit)
+    claim(study, report)
+    try:
+        return _run(study, space, objective, n_trials, report, workers, lag, submit, storage_url)
+    finally:
+        _renew(study, at=0.0)  # released: a next start need not wait for it
+
+
+def _run(study: optuna.Study, space: Any, objective: Objective, n_trials: int, report: Callable[[str], None],
+         workers: int, lag: int, submit: Callable[..., Any], storage_url: str | None) -> list[TrialRecord]:
+    settle(study, report)
+    told = set(by_slot(study))
     done = records(study)
     if done:
         report(f"[search] resuming study {study.study_name!r}: {len(done)}/{n_trials} trials already complete")
     best = max((r.val_accuracy for r in done), default=float("nan"))
-    failed_in_a_row = 0
-    # The learning curve is written while the next epochs train; only the trial's last writes wait for the store.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="optuna-writer") as writer:
+    failed: dict[int, bool] = {}  # slot -> whether its trial failed, for the slots told by this run
+    running: dict[int, tuple[Any, int, str]] = {}  # trial number -> (trial, slot, arch string)
+    finished: queue.Queue = queue.Queue()
+    storage = rdb(study._storage)
+    beaten = time.monotonic()
+    with _progress(n_trials, len(done)) as bar:
         while len(done) < n_trials:
-            trial = study.ask()
-            trial.set_user_attr(WORKER_ATTR, this_worker())  # at once: it tells a restart whether this trial is orphaned
-            arch = space.suggest(trial)
-            writes = [writer.submit(trial.set_user_attr, "arch", space.encode(arch))]
-
-            def on_epoch_end(epoch: int, metrics: dict[str, float], trial=trial, writes=writes) -> None:
-                writes.append(writer.submit(trial.report, metrics["val_accuracy"], epoch))
-
+            if time.monotonic() - beaten >= HEARTBEAT_S:  # this search and its trials are alive while this loop is
+                beaten = time.monotonic()
+                _renew(study)
+                for trial, _, _ in running.values():
+                    if storage is not None:
+                        storage.record_heartbeat(trial._trial_id)
+            while len(running) < workers and len(done) + len(running) < n_trials:
+                slot = min(set(range(len(told) + len(running) + 1)) - told - {s for _, s, _ in running.values()})
+                if any(j not in told for j in range(slot - lag + 1)):
+                    break  # its proposal needs a trial still running
+                trial = study.ask()
+                if storage is not None:
+                    storage.record_heartbeat(trial._trial_id)  # at once: a kill from here on leaves it findable
+                trial.set_user_attr(SLOT_ATTR, slot)
+                arch = space.suggest(trial)
+                trial.set_user_attr("arch", space.encode(arch))
+                future = submit(run_trial, TrialTask(storage_url or study._storage, trial._trial_id, trial.number,
+                                                     arch, objective))
+                running[trial.number] = (trial, slot, space.encode(arch))
+                future.add_done_callback(lambda f, n=trial.number: finished.put((n, f)))
             try:
-                result = objective(trial.number, arch, on_epoch_end)
-                for write in writes:
-                    write.result()
-            except Diverged as exc:
-                wait(writes)
-                trial.set_user_attr(FAIL_REASON_ATTR, str(exc))
-                study.tell(trial, state=TrialState.FAIL)
-                failed_in_a_row += 1
-                report(f"[search] trial #{trial.number} FAILED: {exc}; not counted  {space.encode(arch)}")
-                if failed_in_a_row >= MAX_FAILED_IN_A_ROW:
-                    raise UserError(f"search: {failed_in_a_row} trials in a row failed (last: {exc}); lower "
-                                    "search.lr or check the prepared data") from None
+                number, future = finished.get(timeout=HEARTBEAT_S)
+            except queue.Empty:
                 continue
+            trial, slot, arch = running.pop(number)
+            try:
+                outcome: Outcome = future.result()
             except BaseException:
-                wait(writes)
-                study.tell(trial, state=TrialState.FAIL)
+                if study.get_trials(deepcopy=False)[number].state == TrialState.RUNNING:
+                    study.tell(number, state=TrialState.FAIL)
                 raise
-            failed_in_a_row = 0
-            trial.set_user_attr("seconds", result.seconds)
-            trial.set_user_attr("n_params", result.n_params)
-            study.tell(trial, result.val_accuracy)
-            done.append(TrialRecord(trial.number, space.encode(arch), result.val_accuracy, result.seconds))
-            best = result.val_accuracy if not best >= result.val_accuracy else best
+            told.add(slot)
+            failed[slot] = outcome.val_accuracy is None
+            if outcome.val_accuracy is None:
+                report(f"[search] trial #{number} FAILED: {outcome.fail_reason}; not counted  {arch}")
+                # Counted in slot order over the slots told without a gap, so how many workers run cannot change it.
+                contiguous = min(set(range(len(told) + 1)) - told)
+                failed_in_a_row = next((k for k in range(contiguous) if not failed.get(contiguous - 1 - k, False)),
+                                       contiguous)
+                if failed_in_a_row >= MAX_FAILED_IN_A_ROW:
+                    raise UserError(f"search: {failed_in_a_row} trials in a row failed (last: {outcome.fail_reason}); "
+                                    "lower search.lr or check the prepared data")
+                continue
+            done.append(TrialRecord(number, arch, outcome.val_accuracy, outcome.seconds))
+            best = outcome.val_accuracy if not best >= outcome.val_accuracy else best
+            bar.update()
             report(
-                f"[search] trial {len(done)}/{n_trials} (#{trial.number})  val_acc={result.val_accuracy:.4f}  "
-                f"best={best:.4f}  {result.seconds:.1f}s  {space.encode(arch)}"
+                f"[search] trial {len(done)}/{n_trials} (#{number})  val_acc={outcome.val_accuracy:.4f}  "
+                f"best={best:.4f}  {outcome.seconds:.1f}s  {arch}"
             )
-    return done
+    return sorted(done, key=lambda r: r.number)

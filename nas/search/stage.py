@@ -6,25 +6,33 @@ on the whole study).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 import yaml
 
-from nas.config import Params
+from nas.config import DataParams, Params
 from nas.data import PreparedData, load_prepared
+from nas.errors import UserError
 from nas.estimation import Result, estimate
-from nas.search.runner import Objective, fail_orphans, open_study, run_search
+from nas.execution import executor
+from nas.execution.trial import Objective
+from nas.search.runner import claim, open_study, run_search, settle
 from nas.spaces import SPACES, NetworkConfig
-from nas.stores import redact
+from nas.stores import redact, sqlite_path
 from nas.strategies import make_sampler
-from nas.tracking import SearchTracker, git_commit, tracking_uri
-from nas.training import Diverged, pick_device, train_config
+from nas.tracking import SearchTracker, flush_trackers, open_tracking, tracking_uri
+from nas.training import Diverged, TrainConfig, pick_device, train_config
 from nas.training.loop import EpochCallback
+from nas.training.progress import epoch_progress
 
 SEARCH_JSON = Path("models/search.json")
 
@@ -32,7 +40,8 @@ SEARCH_JSON = Path("models/search.json")
 def study_identity(params: Params, data: PreparedData) -> dict[str, Any]:
     """What makes two searches the same search (n_trials is not part of it: raising it extends the study)."""
     s = params.search
-    identity = s.model_dump(exclude={"n_trials", "storage", "study_name"})
+    # Who runs the trials (workers, executor, dask_address) is not part of it: the same seed gives the same trials.
+    identity = s.model_dump(exclude={"n_trials", "storage", "study_name", "workers", "executor", "dask_address"})
     identity["dataset"] = params.data.dataset
     identity["data_sha256"] = {k: v["sha256"] for k, v in data.manifest["splits"].items() if k != "test"}
     return identity
@@ -55,20 +64,41 @@ def dvc_data_hash(lock: Path = Path("dvc.lock"), out: str = "data/prepared") -> 
     return "untracked"
 
 
-def make_objective(params: Params, data: PreparedData, tracker: SearchTracker | None, device: str) -> Objective:
-    s = params.search
-    space = SPACES[s.space]
-    network = NetworkConfig(s.channels, s.cells_per_stage, data.in_channels, data.num_classes)
-    # Every trial trains with the same seed: candidates are compared under the same initialisation and batch order,
-    # and a resumed search (whose trial numbers may have a gap) trains each architecture exactly as before.
-    config = train_config(s, device, params.data.dataset)
-    train_params = {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "seed")}
-    train_params |= {"channels": s.channels, "cells_per_stage": s.cells_per_stage}
+@functools.lru_cache(maxsize=2)
+def _prepared(folder: str, expected: DataParams) -> PreparedData:
+    return load_prepared(folder, expected)  # once per worker process
 
-    def objective(number: int, arch: Hashable, on_epoch_end: EpochCallback) -> Result:
-        run = tracker.start_trial(number, space.encode(arch), train_params) if tracker else None
+
+@dataclass(frozen=True)
+class TrainingObjective:
+    """Scores an architecture by training it (the low-fidelity estimator), tracked as a child run of the search's
+    MLflow run. A plain value, so a Dask worker on another host can run it: it reads the prepared data and reaches the
+    MLflow store by itself."""
+
+    space: str
+    data_folder: str
+    data: DataParams
+    network: NetworkConfig
+    config: TrainConfig
+    tracking: tuple[str, str, str] | None  # (tracking URI, experiment id, parent run id)
+    driver: int  # process id of the search: its own tracker writes in the background
+    workers: int = 1
+
+    def __call__(self, number: int, arch: Hashable, on_epoch_end: EpochCallback) -> Result:
+        # One intra-op thread per trial wherever it runs: CPU kernels sum in another order with another thread count,
+        # and the results must not depend on how many trials run at once (see README "Parallel workers").
+        torch.set_num_threads(1)
+        space = SPACES[self.space]
+        tracker = SearchTracker.attach(*self.tracking) if self.tracking else None
+        config = self.config
+        params = {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "seed")}
+        params |= {"channels": self.network.channels, "cells_per_stage": self.network.cells_per_stage}
+        run = tracker.start_trial(number, space.encode(arch), params) if tracker else None
+        callbacks = [on_epoch_end, *([run.on_epoch_end] if run else [])]
+        if os.getpid() == self.driver:  # a bar per running trial, below the trials bar (Dask workers have no terminal)
+            callbacks.append(epoch_progress(config.epochs, f"trial #{number}", 1 + number % self.workers))
         try:
-            result = estimate(arch, space, data, network, config, [on_epoch_end, *([run.on_epoch_end] if run else [])])
+            result = estimate(arch, space, _prepared(self.data_folder, self.data), self.network, config, callbacks)
         except Diverged as exc:
             if run:
                 run.fail(str(exc))
@@ -78,10 +108,26 @@ def make_objective(params: Params, data: PreparedData, tracker: SearchTracker | 
                 run.fail()
             raise
         if run:
+            # Written while the next trial trains; the search flushes every worker's tracker before it ends.
             run.finish({"n_params": result.n_params, "train_seconds": result.seconds})
         return result
 
-    return objective
+
+def _absolute(url: str) -> str:
+    path = sqlite_path(url)
+    return url if path is None else f"sqlite:///{Path(path).resolve()}"
+
+
+def make_objective(params: Params, data: PreparedData, tracker: SearchTracker | None, device: str) -> Objective:
+    s = params.search
+    network = NetworkConfig(s.channels, s.cells_per_stage, data.in_channels, data.num_classes)
+    # Every trial trains with the same seed: candidates are compared under the same initialisation and batch order,
+    # and a resumed search (whose trial numbers may have a gap) trains each architecture exactly as before.
+    config = train_config(s, device, params.data.dataset)
+    # Worker processes may start in another folder: relative SQLite paths are made absolute for them.
+    tracking = (_absolute(tracker.uri), tracker.experiment_id, tracker.parent_run_id) if tracker else None
+    return TrainingObjective(s.space, str(Path(params.data.out).resolve()), params.data, network, config, tracking,
+                             os.getpid(), s.workers)
 
 
 def search(params: Params, report: Callable[[str], None] = print) -> dict[str, Any]:
@@ -92,26 +138,45 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
     space = SPACES[s.space]
     identity = study_identity(params, data)
     study_name = s.study_name or default_study_name(params, identity)
-    sampler = make_sampler(s.strategy, space, s.seed, s.strategy_options)
-    study = open_study(s.storage, study_name, sampler, identity)
-    uri = tracking_uri(params.tracking.uri)
-    tracker = SearchTracker.start(
-        uri, params.tracking.experiment, study_name,
-        params={"space": s.space, "strategy": s.strategy, "budget": s.n_trials, "dataset": params.data.dataset,
-                "seed": s.seed, "epochs": s.epochs, "channels": s.channels, "cells_per_stage": s.cells_per_stage,
-                **{f"strategy.{k}": v for k, v in s.strategy_options.items()}},
-        tags={"git_commit": git_commit(), "data_dvc_md5": dvc_data_hash()},
-        storage=s.storage,
-    )
-    device = pick_device()
-    report(f"[search] study {study_name!r} in {redact(s.storage)}; {s.strategy} on {s.space}, {s.n_trials} trials, "
-           f"device {device}; MLflow run {tracker.parent_run_id} at {redact(uri)}")
     try:
-        tracker.mark_killed(fail_orphans(study, report))
-        trials = run_search(study, space, make_objective(params, data, tracker, device), s.n_trials, report)
+        sampler = make_sampler(s.strategy, space, s.seed, s.strategy_options, s.lag)
+    except (TypeError, ValueError) as exc:  # a check of the sampler's own that validation does not repeat
+        raise UserError(f"search.strategy_options: {s.strategy} refuses them: {str(exc).splitlines()[0]}") from None
+    # An unreachable cluster fails before anything is written; another search running this study, before the
+    # tracker or the study's trials are touched.
+    tracker = None
+    threads = torch.get_num_threads()
+    try:
+        with executor(s.executor, s.workers, s.dask_address, warm_up=__name__) as pool:
+            study = open_study(s.storage, study_name, sampler, identity)
+            uri = tracking_uri(params.tracking.uri)
+            open_tracking(uri, params.tracking.experiment)  # an unusable MLflow store, before the study is touched
+            claim(study, report)
+            tracker = SearchTracker.start(
+                uri, params.tracking.experiment, study_name,
+                params={"space": s.space, "strategy": s.strategy, "budget": s.n_trials,
+                        "dataset": params.data.dataset, "seed": s.seed, "epochs": s.epochs, "channels": s.channels,
+                        "cells_per_stage": s.cells_per_stage, "workers": s.workers, "lag": s.lag,
+                        "executor": s.executor, **{f"strategy.{k}": v for k, v in s.strategy_options.items()}},
+                tags={"data_dvc_md5": dvc_data_hash()},  # and mlflow.source.git.commit, on every run
+                storage=s.storage,
+            )
+            device = pick_device()
+            where = f"{s.workers} worker(s), {s.executor}" + (f" at {s.dask_address}" if s.dask_address else "")
+            report(f"[search] study {study_name!r} in {redact(s.storage)}; {s.strategy} on {s.space}, "
+                   f"{s.n_trials} trials, {where}, device {device}; MLflow run {tracker.parent_run_id} at "
+                   f"{redact(uri)}")
+            tracker.mark_killed(settle(study, report))
+            trials = run_search(study, space, make_objective(params, data, tracker, device), s.n_trials, report,
+                                workers=s.workers, lag=s.lag, submit=pool.submit,
+                                storage_url=_absolute(s.storage) if s.executor == "dask" else None)
+            pool.everywhere(flush_trackers)  # the trial runs that worker processes still write
     except BaseException:
-        tracker.fail()
+        if tracker is not None:
+            tracker.fail()  # after the pool: its threads have told their trials and written their runs
         raise
+    finally:
+        torch.set_num_threads(threads)  # trials train single-threaded; the stages after this one need not
     best = max(trials, key=lambda t: t.val_accuracy)
     summary = {
         "study_name": study_name,

@@ -141,17 +141,10 @@ def predict_files(model_uri: str, inputs: list[str], tracking_uri: str | None = 
     read = read_inputs(inputs)
     if tracking_uri is not None and urlparse(model_uri).scheme in ("models", "runs"):
         check_store(tracking_uri, shown_uri)
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    from nas.tracking import load_model  # MLflow is imported once the inputs are known to be good
 
-    if tracking_uri is not None:
-        mlflow.set_tracking_uri(tracking_uri)
-    try:
-        info = mlflow.models.get_model_info(model_uri)
-        model = mlflow.pytorch.load_model(model_uri, map_location="cpu")
-    except (MlflowException, OSError) as exc:
-        raise UserError(f"--model {model_uri}: cannot load it ({str(exc).splitlines()[0]})") from None
-    prep = (info.metadata or {}).get(PREPROCESSING_KEY)
+    model, metadata = load_model(model_uri, tracking_uri)
+    prep = metadata.get(PREPROCESSING_KEY)
     if prep is None:
         raise UserError(f"--model {model_uri}: no {PREPROCESSING_KEY} metadata; log it with the retrain stage")
     images, names = to_batch(read, prep["image_shape"])

@@ -3,27 +3,36 @@
 ``StrategySampler`` makes any ask/tell ``Strategy`` an Optuna sampler, so every trial of every strategy is a trial
 of one Optuna study (the single trial log) and native strategies work in any plain Optuna study too::
 
-    study = optuna.create_study(direction="maximize", sampler=StrategySampler(RegularizedEvolution(space, 0), space))
+    sampler = StrategySampler(lambda: RegularizedEvolution(space, 0), space)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(lambda trial: score(space.suggest(trial)), n_trials=50)
 
-The sampler reads the study's completed trials before each proposal (and the trials that failed because their training
-diverged, told as the lowest score); told trials it did not propose itself (a restart after a crash, another worker)
-are replayed through the strategy, which rebuilds its state from the log.
+**Slots.** Each proposal has a slot, its place in the search's sequence of proposals (the trial's user attribute
+``slot``, set by the search loop; in a plain study, the number of trials told before it). The proposal for slot
+``s`` is made from the trials of slots ``0 .. s - lag`` only, told in slot order, and from a seed derived from ``s``:
+it is a function of the trial log, not of which process asks or when. With ``lag`` >= the number of trials run at
+once, the search loop can always wait for those trials, so 1, 2 or ``lag`` workers give the same trials; a trial
+whose process died leaves its slot free, and the next proposal for it is the same architecture.
+
+Trials that failed because their training diverged are told as the lowest score (``FAILED_SCORE``).
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any
 
 import numpy as np
 import optuna
+from optuna.study.study import _ThreadLocalStudyAttribute
 from optuna.trial import FrozenTrial, TrialState
 
 # Set on a trial that failed because of its architecture (its training diverged), not because its process died: such
 # a trial used up its proposal, so strategies learn of it, and a resumed search replays it rather than proposing anew.
 FAIL_REASON_ATTR = "fail_reason"
+SLOT_ATTR = "slot"
 # What a strategy is told for such a trial: the lowest accuracy there is.
 FAILED_SCORE = 0.0
 
@@ -34,81 +43,132 @@ def consumed(study: optuna.Study) -> list[FrozenTrial]:
     return [t for t in trials if t.state == TrialState.COMPLETE or FAIL_REASON_ATTR in t.user_attrs]
 
 
+def by_slot(study: optuna.Study) -> dict[int, FrozenTrial]:
+    """The trials that used up a proposal, by slot (trials without a slot take their place in number order)."""
+    return {int(t.user_attrs.get(SLOT_ATTR, i)): t for i, t in enumerate(consumed(study))}
+
+
+def slot_of(study: optuna.Study, trial: FrozenTrial, done: dict[int, FrozenTrial]) -> int:
+    # The trial handed to a sampler is a snapshot from before the loop set its slot: read the storage.
+    attrs = study._storage.get_trial_user_attrs(trial._trial_id)
+    return int(attrs.get(SLOT_ATTR, len(done)))
+
+
 def score_of(trial: FrozenTrial) -> float:
     return trial.value if trial.state == TrialState.COMPLETE else FAILED_SCORE
 
 
+class _TrialsView:
+    """A storage that shows only some trials of a study (the rest delegated unchanged): what a sampler may see."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, numbers: set[int]) -> None:
+        self._storage, self._numbers = storage, numbers
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+    def get_all_trials(self, study_id: int, deepcopy: bool = True,
+                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        trials = self._storage.get_all_trials(study_id, deepcopy=deepcopy, states=states)
+        return [t for t in trials if t.number in self._numbers]
+
+    def get_n_trials(self, study_id: int, state: Any = None) -> int:
+        return len(self.get_all_trials(study_id, deepcopy=False,
+                                       states=None if state is None else (state if isinstance(state, tuple) else (state,))))
+
+
+def visible(study: optuna.Study, trials: list[FrozenTrial]) -> optuna.Study:
+    """``study`` as a sampler sees it when only ``trials`` have been told."""
+    view = copy.copy(study)
+    view._storage = _TrialsView(study._storage, {t.number for t in trials})
+    view._thread_local = _ThreadLocalStudyAttribute()  # its own trial cache
+    return view
+
+
 class StrategySampler(optuna.samplers.BaseSampler):
-    def __init__(self, strategy: Any, space: Any) -> None:
-        self.strategy = strategy
-        self.space = space
-        self._proposed: dict[int, Any] = {}
+    """Args:
+        factory: makes the strategy afresh (the same seed each time): a proposal for a slot before the strategy's
+            current one (a trial whose process died) rebuilds it and replays the log up to that slot.
+        lag: the proposal for slot ``s`` is made after telling slots ``0 .. s - lag``.
+    """
+
+    def __init__(self, factory: Callable[[], Any], space: Any, lag: int = 1) -> None:
+        self._factory, self.space, self.lag = factory, space, lag
+        self._fresh()
+
+    def _fresh(self) -> None:
+        self.strategy = self._factory()
+        self._fallback = optuna.samplers.RandomSampler(seed=int(self.strategy.rng.integers(2**31)))
+        self._asked = 0  # proposals made so far: the slot of the next one
         self._told: set[int] = set()
-        self._fallback = optuna.samplers.RandomSampler(seed=int(strategy.rng.integers(2**31)))
 
     def infer_relative_search_space(self, study, trial) -> dict[str, optuna.distributions.BaseDistribution]:
         return self.space.distributions()
 
     def sample_relative(self, study, trial: FrozenTrial, search_space) -> dict[str, Any]:
-        self._sync(study)
-        arch = self.strategy.ask()
-        self._proposed[trial.number] = arch
-        return self.space.to_params(arch)
+        done = by_slot(study)
+        slot = slot_of(study, trial, done)
+        if slot < self._asked:
+            self._fresh()
+        while True:
+            for j in sorted(done):
+                if j <= self._asked - self.lag and j not in self._told:
+                    self.strategy.tell(self.space.from_params(done[j].params), score_of(done[j]))
+                    self._told.add(j)
+            self._asked += 1
+            if self._asked > slot:
+                return self.space.to_params(self.strategy.ask())
+            self.strategy.ask()  # a proposal made before (by a process that died, or this one before a rebuild)
 
     def sample_independent(self, study, trial, param_name, param_distribution) -> Any:
         # Parameters outside the architecture (an objective's own hyperparameters) are sampled at random.
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
 
-    def _sync(self, study: optuna.Study) -> None:
-        for trial in consumed(study):
-            if trial.number in self._told:
-                continue
-            arch = self.space.from_params(trial.params)
-            if trial.number in self._proposed:
-                self.strategy.tell(arch, score_of(trial))
-            else:
-                self.strategy.replay([(arch, score_of(trial))])
-            self._told.add(trial.number)
-
 
 class ReseededSampler(optuna.samplers.BaseSampler):
-    """Runs an Optuna sampler with a fresh seed per trial, derived from the base seed and the number of trials that
-    used up a proposal (completed, or failed with a reason), so a study resumed after a crash gets the same
-    proposals as one that never stopped (Optuna's samplers otherwise keep one random stream per process, which a
-    restart resets).
+    """Runs an Optuna sampler afresh for each trial, seeded from the base seed and the trial's slot, over a view of the
+    study holding only the trials of slots ``0 .. slot - lag``, so its proposal is a function of the trial log:
+    a study resumed after a crash, or run by several workers, gets the same proposals as one that never stopped
+    (Optuna's samplers otherwise keep one random stream per process, which a restart resets).
 
     Samplers read the study's history on every call, so a new instance per trial loses nothing else. The trial
-    after one that failed because of its architecture is sampled at random instead (see ``_reseed``).
+    after one that failed because of its architecture is sampled at random instead (see ``_prepare``).
     """
 
-    def __init__(self, factory: Callable[..., optuna.samplers.BaseSampler], seed: int, **options: Any) -> None:
-        self._factory, self._seed, self._options = factory, seed, options
+    def __init__(self, factory: Callable[..., optuna.samplers.BaseSampler], seed: int, lag: int = 1,
+                 **options: Any) -> None:
+        self._factory, self._seed, self.lag, self._options = factory, seed, lag, options
         self._inner = factory(seed=seed, **options)
+        self._prepared: tuple[int, optuna.Study] | None = None  # (trial id, the view) of the trial being sampled
 
-    def _reseed(self, study: optuna.Study) -> None:
-        done = consumed(study)
-        seed = int(np.random.SeedSequence([self._seed, len(done)]).generate_state(1)[0])
-        if done and done[-1].state == TrialState.FAIL:
+    def _view(self, study: optuna.Study, trial: FrozenTrial) -> optuna.Study:
+        if self._prepared is not None and self._prepared[0] == trial._trial_id:
+            return self._prepared[1]
+        done = by_slot(study)
+        slot = slot_of(study, trial, done)
+        seen = [done[j] for j in sorted(done) if j <= slot - self.lag]
+        seed = int(np.random.SeedSequence([self._seed, slot]).generate_state(1)[0])
+        if seen and seen[-1].state == TrialState.FAIL:
             # Optuna's samplers do not learn from failed trials, so after one they would propose the same
             # architecture again (TPE nearly always does): the trial after a failure is sampled at random.
             self._inner = optuna.samplers.RandomSampler(seed=seed)
-            return
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            self._inner = self._factory(seed=seed, **self._options)
-
-    def before_trial(self, study, trial) -> None:
-        self._reseed(study)
-        self._inner.before_trial(study, trial)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self._inner = self._factory(seed=seed, **self._options)
+        view = visible(study, seen)
+        self._inner.before_trial(view, trial)
+        self._prepared = (trial._trial_id, view)
+        return view
 
     def infer_relative_search_space(self, study, trial):
-        return self._inner.infer_relative_search_space(study, trial)
+        return self._inner.infer_relative_search_space(self._view(study, trial), trial)
 
     def sample_relative(self, study, trial, search_space):
-        return self._inner.sample_relative(study, trial, search_space)
+        return self._inner.sample_relative(self._view(study, trial), trial, search_space)
 
     def sample_independent(self, study, trial, param_name, param_distribution):
-        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+        return self._inner.sample_independent(self._view(study, trial), trial, param_name, param_distribution)
 
     def after_trial(self, study, trial, state, values) -> None:
         self._inner.after_trial(study, trial, state, values)

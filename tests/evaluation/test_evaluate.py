@@ -1,15 +1,17 @@
 import time
 
-import mlflow
+import matplotlib.pyplot as plt
 import numpy as np
+import optuna
+import pandas as pd
 import pytest
 import torch
 from matplotlib.image import imread
-from mlflow.tracking import MlflowClient
 
 from nas.evaluation import count_flops, latency_ms
-from nas.evaluation.evaluate import accuracy_interval, confusion_plot, promote_champion
-from nas.reports import cell_plot
+from nas.evaluation.evaluate import accuracy_interval, confusion_plot
+from nas.reports import cell_plot, top_trials, without_images, write_search_reports
+from nas.search import records
 from nas.spaces.nb201 import decode
 from nas.training import pick_device
 
@@ -56,29 +58,30 @@ def test_confusion_matrix_plot(tmp_path):
     assert right.shape == wrong.shape and not np.array_equal(right, wrong)
 
 
-def test_champion_moves_only_to_a_better_model_on_the_same_dataset(mlflow_uri, tmp_path):
-    mlflow.set_tracking_uri(mlflow_uri)
-    client = MlflowClient(mlflow_uri)
-    versions, models = [], [torch.nn.Linear(2, 2) for _ in range(4)]
-    for model in models:
-        with mlflow.start_run():
-            info = mlflow.pytorch.log_model(model, name="model", registered_model_name="m",
-                                            input_example=torch.zeros(2, 2).numpy())  # batch > 1: dynamic batch
-        versions.append(info.registered_model_version)
-    v1, v2, v3, v4 = (str(v) for v in versions)
-    assert promote_champion(client, "m", v1, "digits", 0.95) == v1  # no champion yet
-    assert promote_champion(client, "m", v2, "digits", 0.94) == v1  # worse: stays
-    assert promote_champion(client, "m", v3, "mnist5k", 0.99) == v1  # another dataset: not comparable
-    assert promote_champion(client, "m", v4, "digits", 0.97) == v4  # better: moves
-    assert str(client.get_model_version_by_alias("m", "champion").version) == v4
-    loaded = mlflow.pytorch.load_model("models:/m@champion")
-    x = torch.randn(3, 2)
-    assert torch.allclose(loaded(x), models[3](x))
-
-
 def test_cell_drawing_is_a_png(tmp_path):
     convs = _pixels(cell_plot(decode("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"),
                               tmp_path / "convs.png"))
     skips = _pixels(cell_plot(decode("|skip_connect~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|none~2|"),
                               tmp_path / "skips.png"))
     assert convs.shape == skips.shape and not np.array_equal(convs, skips)
+
+
+def test_search_reports_from_the_study(tmp_path):
+    study = optuna.create_study(direction="maximize")
+    for number, (accuracy, seconds) in enumerate([(0.5, 1.0), (0.7, 3.0), (0.6, 2.0)]):
+        study.add_trial(optuna.trial.create_trial(value=accuracy,
+                                                  user_attrs={"arch": f"a{number}", "seconds": seconds}))
+    style = dict(plt.rcParams)
+    files = write_search_reports(study, records(study), "random on nb201 / digits", tmp_path)
+    assert dict(plt.rcParams) == style  # Optuna's plot switches to the ggplot style: it must not stay for later plots
+    assert [f.name for f in files] == ["trials.csv", "search_progress.csv", "search_progress.png", "trials.png"]
+    assert pd.read_csv(tmp_path / "search_progress.csv")["best_val_accuracy"].tolist() == [0.5, 0.7, 0.7]
+    progress, trials = _pixels(tmp_path / "search_progress.png"), _pixels(tmp_path / "trials.png")
+    assert progress.shape == trials.shape and not np.array_equal(progress, trials)
+    assert [row["trial"] for row in top_trials(records(study), k=2)] == [1, 2]
+
+
+def test_the_report_artifact_names_its_plots_instead_of_linking_them():
+    markdown = "# run\n\n![search progress](search_progress.png)\n\na [link](https://example.org)\n"
+    expected = "# run\n\n*search progress: search_progress.png*\n\na [link](https://example.org)\n"
+    assert without_images(markdown) == expected

@@ -16,20 +16,21 @@ ARCH = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|
 @pytest.fixture(scope="module")
 def registered(prepared_digits, tmp_path_factory):
     """A small network registered the way the retrain stage does it, in a fresh MLflow store."""
-    import mlflow
+    from mlflow.tracking import MlflowClient
 
-    from nas.training.retrain import log_model
+    from nas.tracking import register_model
+    from nas.training.retrain import serving_inputs
 
     folder = tmp_path_factory.mktemp("serving")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     data = load_prepared(prepared_digits)
     space = SPACES["nb201"]
     model = init_model(lambda: space.build(space.decode(ARCH), NetworkConfig(4, 1, 1, 10)), 0).eval()
-    mlflow.set_tracking_uri(uri)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)  # the default artifact root (./mlruns) lands next to the store
-        with mlflow.start_run():
-            log_model(model, data.manifest, data.test.x[:2], "digits-model")
+        client = MlflowClient(uri)
+        run_id = client.create_run(client.create_experiment("serving")).info.run_id
+        register_model(uri, run_id, model, *serving_inputs(data.manifest, data.test.x[:2]), "digits-model")
     return uri, model, data
 
 

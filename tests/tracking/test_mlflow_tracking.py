@@ -1,10 +1,12 @@
 import json
+import subprocess
 
 import pytest
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 
 from nas.errors import UserError
-from nas.tracking import SearchTracker, tracking_uri
+from nas.tracking import EXPERIMENT_KIND_TAG, SearchTracker, log_bench, log_results, open_tracking, tracking_uri
 
 
 def test_parent_with_nested_trials_metrics_per_epoch_and_artifact(mlflow_uri):
@@ -100,3 +102,42 @@ def test_a_failed_trial_run_says_why(mlflow_uri):
     (child,) = tracker.trial_runs()
     assert child.info.status == "FAILED"
     assert child.data.tags["fail_reason"] == "training diverged at epoch 2 (train_loss nan)"
+
+
+def test_experiments_open_on_the_training_view_new_or_old_and_a_chosen_kind_stays(mlflow_uri):
+    client = MlflowClient(mlflow_uri)
+    client.create_experiment("old")  # as made before the tag, or by hand
+    client.create_experiment("chosen", tags={EXPERIMENT_KIND_TAG: "genai_development"})
+    for name in ("new", "old", "chosen"):
+        open_tracking(mlflow_uri, name)
+    kinds = [client.get_experiment_by_name(name).tags.get(EXPERIMENT_KIND_TAG) for name in ("new", "old", "chosen")]
+    assert kinds == ["custom_model_development", "custom_model_development", "genai_development"]
+
+
+def test_every_run_records_the_git_commit_in_mlflows_own_tag(mlflow_uri, tmp_path):
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "code"], cwd=tmp_path, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    tracker = SearchTracker.start(mlflow_uri, "exp", "s", {}, {})
+    tracker.start_trial(0, "a", {}).finish({})
+    tracker.finish({})
+    log_bench(mlflow_uri, "bench", {}, {"random": {"mean": 0.5}}, [])
+    client = MlflowClient(mlflow_uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 4 and {r.data.tags.get(MLFLOW_GIT_COMMIT) for r in runs} == {head}
+
+
+def test_results_of_a_later_stage_land_on_a_finished_run(mlflow_uri, tmp_path):
+    client = MlflowClient(mlflow_uri)
+    run_id = client.create_run(open_tracking(mlflow_uri, "exp")[1]).info.run_id
+    client.set_terminated(run_id)
+    (tmp_path / "model.onnx").write_bytes(b"onnx")
+    (tmp_path / "metrics.json").write_text("{}")
+    log_results(mlflow_uri, run_id, {"test_accuracy": 0.9}, [tmp_path / "metrics.json"])
+    log_results(mlflow_uri, run_id, artifacts=[tmp_path / "model.onnx"], folder="export")
+    run = client.get_run(run_id)
+    assert run.data.metrics == {"test_accuracy": 0.9} and run.info.status == "FINISHED"
+    assert sorted(a.path for a in client.list_artifacts(run_id)) == ["export", "metrics.json"]
+    assert [a.path for a in client.list_artifacts(run_id, "export")] == ["export/model.onnx"]

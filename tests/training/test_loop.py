@@ -1,3 +1,4 @@
+import math
 from dataclasses import asdict
 
 import pytest
@@ -70,6 +71,18 @@ def test_a_checkpoint_of_another_config_is_not_resumed(prepared_digits, tmp_path
     assert train(other, data, TrainConfig(**{**asdict(config), "seed": 6}), checkpoint=checkpoint)["resumed_from"] == 0
 
 
+def test_a_checkpoint_of_an_older_format_is_not_resumed(prepared_digits, tmp_path):
+    """Before format 2 the schedule's state was a LambdaLR's, which the SequentialLR now used cannot load."""
+    model, data, config = _tiny(prepared_digits, epochs=1)
+    checkpoint = tmp_path / "ckpt.pt"
+    train(model, data, config, checkpoint=checkpoint)
+    state = torch.load(checkpoint, weights_only=False)
+    del state["format"]
+    torch.save(state, checkpoint)
+    other, _, _ = _tiny(prepared_digits, epochs=1)
+    assert train(other, data, config, checkpoint=checkpoint)["resumed_from"] == 0
+
+
 def test_augmentation_crops_flips_and_cuts_out_on_the_batch():
     x = torch.arange(32 * 2 * 6 * 6, dtype=torch.float32).view(32, 2, 6, 6) + 1  # distinct nonzero pixels
     same = augment(x, TrainConfig(epochs=1), torch.Generator().manual_seed(0))
@@ -101,10 +114,21 @@ def test_augmentation_crops_flips_and_cuts_out_on_the_batch():
                                       torch.Generator().manual_seed(9)))
 
 
-def test_warmup_then_cosine():
-    factor = warmup_cosine(4, 12)
-    assert [round(factor(s), 3) for s in (0, 1, 3)] == [0.25, 0.5, 1.0]
-    assert factor(4) == 1.0 and factor(8) == pytest.approx(0.5) and factor(12) == pytest.approx(0.0)
+@pytest.mark.parametrize("warmup", [0, 1, 4])
+def test_warmup_then_cosine_per_step(warmup):
+    """The rate of each of 12 steps: (k + 1) / warmup of the full rate at warm-up step k, then the cosine from the
+    full rate down to 0 at the end."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    scheduler = warmup_cosine(optimizer, warmup, 12)
+    rates = []
+    for _ in range(12):
+        rates.append(optimizer.param_groups[0]["lr"] / 0.1)
+        optimizer.step()
+        scheduler.step()
+    expected = [(k + 1) / warmup for k in range(warmup)]
+    expected += [0.5 * (1 + math.cos(math.pi * k / (12 - warmup))) for k in range(12 - warmup)]
+    assert rates == pytest.approx(expected, abs=1e-12)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_a_loss_that_becomes_nan_stops_training_with_the_epoch(prepared_digits, tmp_path):

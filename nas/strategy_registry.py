@@ -1,0 +1,169 @@
+"""Every search strategy by name, with the options it takes, as data: what params.yaml is checked against.
+
+Checking params.yaml reads only this module, so it builds no sampler and imports no strategy (nor torch,
+scikit-learn, or Optuna unless an Optuna sampler is named), and the prepare stage does not depend on the strategies'
+code. It lives beside ``nas/strategies/``, not in it, because importing anything inside that package runs its
+``__init__``, which imports every strategy. Each native entry restates its constructor's options and the checks
+between them; tests/test_config.py checks that the two agree.
+
+    >>> resolve("re"), strategy_parameters("re")["sample_size"].default
+    ('regularized_evolution', 10)
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, NamedTuple
+
+from annotated_types import Ge, Gt, Interval
+
+
+class Constraint(NamedTuple):
+    """A rule between options, checked on the options with the defaults filled in; a breach is reported on
+    ``option`` with ``message`` formatted with the options ("must be at most population_size ({population_size})")."""
+
+    option: str
+    holds: Callable[[dict[str, Any]], bool]
+    message: str
+
+
+class Native(NamedTuple):
+    """A strategy of ours: where its class is, and its constructor's options as ``name: (annotation, default)``."""
+
+    target: str  # "module:Class", imported only to run the strategy
+    options: dict[str, tuple[Any, Any]]
+    constraints: tuple[Constraint, ...] = ()
+
+
+def _at_most(option: str, bound: str) -> Constraint:
+    return Constraint(option, lambda o: o[option] <= o[bound], f"must be at most {bound} ({{{bound}}})")
+
+
+_COUNT = Annotated[int, Ge(1)]
+NATIVE: dict[str, Native] = {
+    "random": Native("nas.strategies.random_search:RandomSearch", {"max_resample": (Annotated[int, Ge(0)], 100)}),
+    "local_search": Native("nas.strategies.local_search:LocalSearch", {"initial": (_COUNT, 1)}),
+    "regularized_evolution": Native(
+        "nas.strategies.regularized_evolution:RegularizedEvolution",
+        {"population_size": (Annotated[int, Ge(2)], 20), "sample_size": (_COUNT, 10)},
+        (_at_most("sample_size", "population_size"),)),
+    "mcts": Native("nas.strategies.mcts:MCTS", {"exploration": (Annotated[float, Ge(0)], 0.1)}),
+    "neat": Native("nas.strategies.neat:NEAT", {
+        "population_size": (Annotated[int, Ge(2)], 20), "threshold": (Annotated[float, Gt(0)], 2.0),
+        "c3": (Annotated[float, Ge(0)], 0.5), "grow_rate": (Annotated[float, Interval(ge=0, le=1)], 0.3)}),
+    "reinforce": Native("nas.strategies.reinforce:REINFORCE", {
+        "lr": (Annotated[float, Gt(0)], 0.01), "hidden": (_COUNT, 32),
+        "baseline_decay": (Annotated[float, Interval(ge=0, lt=1)], 0.9),
+        "entropy_weight": (Annotated[float, Ge(0)], 0.01)}),
+    "bananas": Native(
+        "nas.strategies.bananas:BANANAS",
+        {"initial": (_COUNT, 10), "batch": (_COUNT, 10), "candidates": (_COUNT, 100), "parents": (_COUNT, 5),
+         "ensemble": (Annotated[int, Ge(2)], 5)},
+        (_at_most("batch", "candidates"),)),
+    "gp_thompson": Native("nas.strategies.gp_thompson:GPThompson", {
+        "initial": (_COUNT, 5), "batch": (_COUNT, 5), "candidates": (_COUNT, 2000),
+        "radius": (Annotated[int, Ge(0)], 2), "parents": (_COUNT, 1)}),
+}
+# Optuna's samplers under short names; any other sampler class of ``optuna.samplers`` is reached as
+# ``optuna.<ClassName>`` (e.g. ``optuna.BruteForceSampler``), its keyword arguments from ``strategy_options``.
+OPTUNA: dict[str, str] = {
+    "tpe": "TPESampler", "gp": "GPSampler", "qmc": "QMCSampler", "optuna_random": "RandomSampler",
+    "nsga2": "NSGAIISampler",
+}
+STRATEGY_NAMES: tuple[str, ...] = (*NATIVE, *OPTUNA)
+# Short names accepted wherever a strategy is named.
+ALIASES: dict[str, str] = {"re": "regularized_evolution", "local": "local_search"}
+
+# Ranges of Optuna's sampler options, for an option of that name whose signature states only the plain type: ones
+# Optuna checks only when a sampler is built (population_size, swapping_prob, qmc_type), and ones it does not check
+# at all (it runs n_startup_trials=-1 as 0).
+_OPTUNA_OPTION_RANGES: dict[str, Any] = {
+    "n_startup_trials": Annotated[int, Ge(0)],
+    "n_ei_candidates": Annotated[int, Ge(1)],
+    "population_size": Annotated[int, Ge(2)],
+    "swapping_prob": Annotated[float, Interval(ge=0, le=1)],
+    "qmc_type": Literal["sobol", "halton"],
+}
+# Checks between options that Optuna's samplers make when built, by class name.
+_OPTUNA_CONSTRAINTS: dict[str, tuple[Constraint, ...]] = {
+    "TPESampler": (Constraint("group", lambda o: o["multivariate"] or not o["group"],
+                              "may be true only when multivariate is true"),),
+}
+# Optuna's QMC sampler covers numerical parameters only: over the spaces' categorical decisions it samples at
+# random, which Optuna would otherwise warn about once per decision and trial.
+_DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {"qmc": {"warn_independent_sampling": False}}
+_PLAIN = (int, float, str, bool)
+
+
+def _optuna_class(name: str) -> type | None:
+    """The class of ``optuna.samplers`` that strategy ``name`` names, or None (Optuna is imported only here)."""
+    if name not in OPTUNA and not name.startswith("optuna."):
+        return None
+    import optuna
+
+    cls = getattr(optuna.samplers, OPTUNA.get(name) or name.removeprefix("optuna."), None)
+    return cls if isinstance(cls, type) and issubclass(cls, optuna.samplers.BaseSampler) else None
+
+
+def resolve(name: str) -> str:
+    """The registered name of strategy ``name`` (aliases resolved); raises ValueError listing the allowed ones."""
+    name = ALIASES.get(name, name)
+    cls = None if name in NATIVE else _optuna_class(name)
+    if name in NATIVE or (cls is not None and not inspect.isabstract(cls)):
+        return name
+    allowed = [*STRATEGY_NAMES, *(f"{a} (= {n})" for a, n in ALIASES.items()), "optuna.<any sampler class>"]
+    problem = f"{name!r} is an abstract base class, not a sampler" if cls is not None else f"unknown strategy {name!r}"
+    raise ValueError(f"{problem}; allowed: {', '.join(allowed)}")
+
+
+def strategy_class(name: str) -> type:
+    """The class that runs strategy ``name``: importing it imports the strategy's code (torch, scikit-learn...)."""
+    name = resolve(name)
+    if name in NATIVE:
+        module, cls = NATIVE[name].target.split(":")
+        return getattr(importlib.import_module(module), cls)
+    return _optuna_class(name)
+
+
+def strategy_parameters(name: str) -> dict[str, inspect.Parameter]:
+    """Options ``search.strategy_options`` may set for the strategy ``name``, by name, with their annotations
+    evaluated (``inspect.Parameter.empty`` where an annotation cannot be, or states nothing)."""
+    name = resolve(name)
+    if name in NATIVE:
+        return {key: inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+                for key, (annotation, default) in NATIVE[name].options.items()}
+    factory = _optuna_class(name)
+    namespace = inspect.unwrap(factory.__init__).__globals__
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    parameters = {}
+    for p in inspect.signature(factory).parameters.values():
+        if p.kind not in kinds or p.name in ("self", "seed"):
+            continue
+        annotation = p.annotation
+        if isinstance(annotation, str):
+            # What inspect.signature(eval_str=True) does, one parameter at a time: Optuna imports some annotation
+            # names for type checkers only, and one of those must not hide the types of the other options.
+            try:
+                annotation = eval(annotation, namespace)  # source annotations, not user input
+            except NameError:
+                annotation = inspect.Parameter.empty
+        if annotation in _PLAIN:
+            annotation = _OPTUNA_OPTION_RANGES.get(p.name, annotation)
+        parameters[p.name] = p.replace(annotation=annotation)
+    return parameters
+
+
+def constraints(name: str) -> tuple[Constraint, ...]:
+    """The checks between the options of strategy ``name``, to run on its options with the defaults filled in."""
+    name = resolve(name)
+    if name in NATIVE:
+        return NATIVE[name].constraints
+    return _OPTUNA_CONSTRAINTS.get(_optuna_class(name).__name__, ())
+
+
+__all__ = [
+    "ALIASES", "NATIVE", "OPTUNA", "STRATEGY_NAMES", "Constraint", "Native", "constraints", "resolve",
+    "strategy_class", "strategy_parameters",
+]
