@@ -29,7 +29,7 @@ from nas.search.runner import claim, open_study, run_search, settle
 from nas.spaces import SPACES, NetworkConfig
 from nas.stores import redact, sqlite_path
 from nas.strategies import make_sampler
-from nas.tracking import SearchTracker, flush_trackers, open_tracking, tracking_uri
+from nas.tracking import SearchTracker, flush_trackers, open_tracking, tracking_uri, ui_link
 from nas.training import Diverged, TrainConfig, pick_device, train_config
 from nas.training.loop import EpochCallback
 from nas.training.progress import epoch_progress
@@ -186,6 +186,7 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
         "n_trials": len(trials),
         "best": {"number": best.number, "arch": best.arch, "val_accuracy": best.val_accuracy},
         "mlflow": {"tracking_uri": redact(uri), "experiment_id": tracker.experiment_id,
+                   "ui": ui_link(redact(uri), tracker.experiment_id),
                    "parent_run_id": tracker.parent_run_id},
     }
     generations = getattr(getattr(sampler, "strategy", None), "generation", None)
@@ -195,6 +196,7 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
     SEARCH_JSON.write_text(json.dumps(summary, indent=2) + "\n")
     tracker.finish({"best_val_accuracy": best.val_accuracy, "completed_trials": len(trials)})
     report(f"[search] best trial #{best.number}: val_acc={best.val_accuracy:.4f}  {best.arch}")
+    report(f"[search] the trials in MLflow's UI: {summary['mlflow']['ui']}")
     counts = data.manifest["splits"]["val"]["class_counts"]
     chance = max(counts) / sum(counts)  # always predicting the largest class
     if best.val_accuracy <= chance:

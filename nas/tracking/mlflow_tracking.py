@@ -104,6 +104,15 @@ def close_stale_runs(client: MlflowClient, experiment_id: str) -> list[str]:
     return stale
 
 
+def ui_link(uri: str, experiment_id: str) -> str:
+    """The MLflow UI page of an experiment's runs in the "Model training" view. MLflow 3's UI opens in its GenAI view
+    unless the browser chose otherwise: the view is a per-browser setting (``mlflow.workflowType``, default GenAI)
+    that no experiment tag changes, and the ``workflowType`` query parameter selects it. A store that is not a
+    tracking server is shown by ``mlflow ui``, at http://127.0.0.1:5000 by default."""
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
 def flush_trackers() -> None:
     """Wait for every search tracker of this process to write what it holds (run in each worker before a search ends)."""
     for tracker in list(_TRACKERS.values()):
