@@ -233,22 +233,24 @@ def _run(study: optuna.Study, space: Any, objective: Objective, n_trials: int, r
     running: dict[int, tuple[Any, int, str]] = {}  # trial number -> (trial, slot, arch string)
     finished: queue.Queue = queue.Queue()
     storage = rdb(study._storage)
+    # A trial handed to another process may wait in its queue: this loop beats for it until its worker does. Threads
+    # here start each trial at once and beat for it themselves.
+    queued = storage is not None and storage_url is not None
     beaten = time.monotonic()
     with _progress(n_trials, len(done)) as bar:
         while len(done) < n_trials:
-            if time.monotonic() - beaten >= HEARTBEAT_S:  # this search and its trials are alive while this loop is
+            if time.monotonic() - beaten >= 2 * HEARTBEAT_S:  # this search is alive while this loop is
                 beaten = time.monotonic()
                 _renew(study)
-                for trial, _, _ in running.values():
-                    if storage is not None:
-                        storage.record_heartbeat(trial._trial_id)
+                for trial, _, _ in running.values() if queued else ():
+                    storage.record_heartbeat(trial._trial_id)
             while len(running) < workers and len(done) + len(running) < n_trials:
                 slot = min(set(range(len(told) + len(running) + 1)) - told - {s for _, s, _ in running.values()})
                 if any(j not in told for j in range(slot - lag + 1)):
                     break  # its proposal needs a trial still running
                 trial = study.ask()
-                if storage is not None:
-                    storage.record_heartbeat(trial._trial_id)  # at once: a kill from here on leaves it findable
+                if queued:
+                    storage.record_heartbeat(trial._trial_id)  # at once: it may wait for a free worker
                 trial.set_user_attr(SLOT_ATTR, slot)
                 arch = space.suggest(trial)
                 trial.set_user_attr("arch", space.encode(arch))
