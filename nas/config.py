@@ -28,9 +28,14 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from nas.errors import UserError
-from nas.strategy_registry import constraints, resolve, strategy_parameters
+from nas.estimation.objectives import OBJECTIVES
+from nas.strategy_registry import STRATEGY_NAMES, constraints, is_multi_objective, resolve, strategy_parameters
 
 DATASETS = ("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
+DIRECTIONS = ("maximize", "minimize")
+PRUNERS = ("none", "median", "successive_halving", "hyperband")
+# Pruners that work in a multi-objective search (nas.search.pruners: successive halving over Pareto ranks).
+MULTI_OBJECTIVE_PRUNERS = ("none", "successive_halving")
 # YAML's true is not the number 1, nor is 1 a boolean (an integer still counts as a float).
 _STRICT = ConfigDict(strict=True, arbitrary_types_allowed=True)
 
@@ -94,6 +99,58 @@ class SearchParams(TrainParams):
     # Trial k is proposed from the results of trials 0..k-lag only (waiting for them), so the same seed gives the
     # same trials with any number of workers up to lag, whatever order they finish in.
     lag: int = Field(4, ge=1, le=4096)
+    # What the search optimises: objective names (their usual direction) or {name: maximize|minimize}.
+    objectives: list[str | dict[str, str]] = Field(default_factory=lambda: ["val_accuracy"], min_length=1)
+    # Hard bounds on objectives: a maximum for one minimised, a minimum for one maximised.
+    constraints: dict[str, float] = Field(default_factory=dict)
+    # Early stopping (multi-fidelity): trials train up to max_epochs (null: epochs) and may be stopped after
+    # min_epochs; README "Multi-fidelity".
+    pruner: Literal[PRUNERS] = "none"  # type: ignore[valid-type]
+    min_epochs: int = Field(1, ge=1, le=10_000)
+    max_epochs: int | None = Field(None, ge=1, le=10_000)
+    reduction_factor: int = Field(3, ge=2, le=100)
+    # Latency is measured for this batch size on this device (auto: CUDA when present, else CPU), at the retrain
+    # stage's size (retrain.channels, retrain.cells_per_stage): the network that is deployed.
+    latency_batch_size: int = Field(1, ge=1, le=65_536)
+    latency_device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Stop starting trials after this many seconds of a search run (running ones finish); null: no limit.
+    timeout_s: float | None = Field(None, gt=0)
+
+    @field_validator("objectives")
+    @classmethod
+    def _known_objectives(cls, entries: list[str | dict[str, str]]) -> list[str | dict[str, str]]:
+        names = []
+        for entry in entries:
+            if isinstance(entry, dict):
+                if len(entry) != 1:
+                    raise ValueError(f"each entry is a name or one {{name: direction}} (got {entry!r})")
+                (name, direction), = entry.items()
+                if direction not in DIRECTIONS:
+                    raise ValueError(f"direction of {name} must be one of {', '.join(DIRECTIONS)} (got {direction!r})")
+            else:
+                name = entry
+            if name not in OBJECTIVES:
+                raise ValueError(f"unknown objective {name!r}; allowed: {', '.join(OBJECTIVES)}")
+            if name in names:
+                raise ValueError(f"objective {name} listed twice")
+            names.append(name)
+        if "val_accuracy" not in names:
+            raise ValueError("must include val_accuracy (the objective training measures)")
+        return entries
+
+    @property
+    def directions(self) -> dict[str, str]:
+        """The objectives in order, with their directions."""
+        out = {}
+        for entry in self.objectives:
+            name, direction = next(iter(entry.items())) if isinstance(entry, dict) else (entry, None)
+            out[name] = direction or OBJECTIVES[name].direction
+        return out
+
+    @property
+    def trained_epochs(self) -> int:
+        """How many epochs a trial trains (unless pruned): max_epochs with a pruner, else epochs."""
+        return self.max_epochs or self.epochs if self.pruner != "none" else self.epochs
 
     @field_validator("dask_address")
     @classmethod
@@ -110,6 +167,27 @@ class SearchParams(TrainParams):
         if self.dask_address and self.executor != "dask":
             raise ValueError(f"dask_address ({self.dask_address}) is used only with executor: dask (got executor: "
                              f"{self.executor})")
+        return self
+
+    @model_validator(mode="after")
+    def _objectives_agree(self) -> SearchParams:
+        names = list(self.directions)
+        for key in self.constraints:
+            if key not in names:
+                raise _option_error("constraints", f"{key} is not an objective of this search (objectives: "
+                                    f"{', '.join(names)}); add it to search.objectives or drop the constraint")
+        if self.max_epochs and self.min_epochs > self.max_epochs:
+            raise _option_error("min_epochs", f"must be at most max_epochs ({self.max_epochs}) (got {self.min_epochs})")
+        if not self.max_epochs and self.min_epochs > self.epochs:
+            raise _option_error("min_epochs", f"must be at most epochs ({self.epochs}), which max_epochs: null stands "
+                                              f"for (got {self.min_epochs})")
+        if len(names) > 1 and self.pruner not in MULTI_OBJECTIVE_PRUNERS:
+            raise _option_error("pruner", f"{self.pruner} cannot rank a multi-objective search ({', '.join(names)}); "
+                                          f"allowed with several objectives: {', '.join(MULTI_OBJECTIVE_PRUNERS)}")
+        if len(names) > 1 and not is_multi_objective(self.strategy):
+            allowed = ", ".join(n for n in STRATEGY_NAMES if is_multi_objective(n))
+            raise _option_error("strategy", f"{self.strategy} optimises one objective; with several objectives "
+                                            f"({', '.join(names)}) use one of {allowed}")
         return self
 
     @field_validator("strategy")
@@ -158,12 +236,22 @@ class SearchParams(TrainParams):
 
 
 class RetrainParams(TrainParams):
+    # Which searched architecture is retrained: the best val_accuracy (best), the knee of the Pareto front (knee), or
+    # the best val_accuracy among the front members within a bound (under:latency_ms=5.0).
+    select: str = "best"
     epochs: int = Field(30, ge=1, le=10_000)
     warmup_epochs: int = Field(2, ge=0, le=10_000)
     label_smoothing: float = Field(0.1, ge=0, lt=1)
     channels: int = Field(16, ge=1, le=1024)
     cells_per_stage: int = Field(2, ge=1, le=64)
     seed: int = Field(0, ge=0)
+
+    @field_validator("select")
+    @classmethod
+    def _selection(cls, select: str) -> str:
+        if not re.fullmatch(r"best|knee|under:\w+=[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", select):
+            raise ValueError("must be best, knee or under:<objective>=<bound> such as under:latency_ms=5.0")
+        return select
 
 
 class TrackingParams(Section):
@@ -178,6 +266,14 @@ class Params(Section):
     search: SearchParams = Field(default_factory=SearchParams)
     retrain: RetrainParams = Field(default_factory=RetrainParams)
     tracking: TrackingParams = Field(default_factory=TrackingParams)
+
+    @model_validator(mode="after")
+    def _select_searched(self) -> Params:
+        name = self.retrain.select.removeprefix("under:").split("=")[0]
+        if self.retrain.select.startswith("under:") and name not in self.search.directions:
+            raise _option_error("retrain.select", f"{name} is not an objective of the search (search.objectives: "
+                                                  f"{', '.join(self.search.directions)})")
+        return self
 
 
 _KINDS = {bool: "true or false", int: "an integer", float: "a number"}
@@ -204,7 +300,8 @@ def allowed_values(annotation: Any, metadata: Iterable[Any] = ()) -> str | None:
 
 
 def _option_error(key: str, message: str) -> PydanticCustomError:
-    """An error on one strategy option, reported under its own key (``key`` is relative to where it is raised)."""
+    """An error on one key (a strategy option, or a key checked against others), reported under that key (``key`` is
+    relative to where it is raised)."""
     return PydanticCustomError("strategy_option", "{message}", {"option": key, "message": message})
 
 
@@ -224,7 +321,7 @@ def _one_line(path: Path, error: ValidationError) -> str:
     loc = tuple(first["loc"])
     key = ".".join(str(p) for p in loc) or "(top level)"
     if first["type"] == "strategy_option":
-        return f"{path}: {key}.{first['ctx']['option']}: {first['msg']}"
+        return f"{path}: {key + '.' if loc else ''}{first['ctx']['option']}: {first['msg']}"
     if first["type"] == "extra_forbidden":
         section = _field_at(loc[:-1])
         allowed = (section.annotation if section else Params).model_fields

@@ -39,7 +39,7 @@ def _leaves(values: dict, prefix: str = "") -> dict:
     """{"search.n_trials": 24, ...}; strategy_options is one value."""
     out = {}
     for key, value in values.items():
-        if isinstance(value, dict) and key != "strategy_options":
+        if isinstance(value, dict) and key not in ("strategy_options", "constraints"):
             out.update(_leaves(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
@@ -67,7 +67,8 @@ def test_shipped_params_set_the_code_defaults():
 SECTIONS = "data, search, retrain, tracking"
 SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing, warmup_epochs, augment, cutout, "
                "channels_last, compile, channels, cells_per_stage, space, strategy, strategy_options, n_trials, seed, "
-               "storage, study_name, workers, executor, dask_address, lag")
+               "storage, study_name, workers, executor, dask_address, lag, objectives, constraints, pruner, min_epochs, "
+               "max_epochs, reduction_factor, latency_batch_size, latency_device, timeout_s")
 
 
 @pytest.mark.parametrize(
@@ -102,6 +103,29 @@ SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing,
         ("retrain:\n  seed: -1\n", "retrain.seed: must be an integer >= 0 (got -1)"),
         ("data:\n  root: 3\n", "data.root: Input should be a valid string (got 3)"),
         ("search:\n  space: darts\n", "search.space: Input should be 'nb201' or 'macro' (got 'darts')"),
+        # objectives, constraints and pruners (multi-fidelity, multi-objective search)
+        ("search:\n  objectives: [val_accuracy, energy]\n", "search.objectives: unknown objective 'energy'; allowed: "
+         "val_accuracy, params, params_m, flops, mflops, latency_ms"),
+        ("search:\n  objectives: [val_accuracy, {params: smaller}]\n",
+         "search.objectives: direction of params must be one of maximize, minimize (got 'smaller')"),
+        ("search:\n  objectives: [params]\n",
+         "search.objectives: must include val_accuracy (the objective training measures)"),
+        ("search:\n  objectives: [val_accuracy, params]\n  strategy: nsga2\n  constraints: {latency_ms: 5.0}\n",
+         "search.constraints: latency_ms is not an objective of this search (objectives: val_accuracy, params); add "
+         "it to search.objectives or drop the constraint"),
+        ("search:\n  min_epochs: 5\n  max_epochs: 3\n", "search.min_epochs: must be at most max_epochs (3) (got 5)"),
+        ("search:\n  min_epochs: 5\n",
+         "search.min_epochs: must be at most epochs (4), which max_epochs: null stands for (got 5)"),
+        ("search:\n  objectives: [val_accuracy, params]\n  strategy: nsga2\n  pruner: median\n",
+         "search.pruner: median cannot rank a multi-objective search (val_accuracy, params); allowed with several "
+         "objectives: none, successive_halving"),
+        ("search:\n  objectives: [val_accuracy, params]\n", "search.strategy: regularized_evolution optimises one "
+         "objective; with several objectives (val_accuracy, params) use one of mo_regularized_evolution, lemonade, "
+         "tpe, gp, qmc, optuna_random, nsga2, motpe"),
+        ("retrain:\n  select: fastest\n", "retrain.select: must be best, knee or under:<objective>=<bound> such as "
+         "under:latency_ms=5.0 (got 'fastest')"),
+        ("retrain:\n  select: under:latency_ms=5\n",
+         "retrain.select: latency_ms is not an objective of the search (search.objectives: val_accuracy)"),
         # strategy options: each one against the type and range its strategy declares
         ("search:\n  strategy_options: {pop: 3}\n", "search.strategy_options.pop: not an option of "
          "regularized_evolution (allowed: population_size, sample_size); options are per strategy: set "
@@ -166,8 +190,9 @@ def test_bad_params_give_one_line_naming_the_key_and_what_is_allowed(tmp_path, t
         ("bogus: 1\n", "unknown key bogus; allowed keys here: data, search, retrain, tracking"),
         ("data:\n  dataset: imagenet\n", "data.dataset: Input should be 'digits', 'mnist5k', .* or 'svhn'"),
         ("search:\n  strategy: evolution\n", "search.strategy: unknown strategy 'evolution'; allowed: random, "
-         "local_search, regularized_evolution, mcts, neat, reinforce, bananas, gp_thompson, tpe, gp, qmc, optuna_random, nsga2, "
-         r"re \(= regularized_evolution\), local \(= local_search\), optuna.<any sampler class>"),
+         "local_search, regularized_evolution, mcts, neat, reinforce, bananas, gp_thompson, mo_regularized_evolution, "
+         r"lemonade, tpe, gp, qmc, optuna_random, nsga2, motpe, re \(= regularized_evolution\), "
+         r"local \(= local_search\), mo_re \(= mo_regularized_evolution\), optuna.<any sampler class>"),
         ("search:\n  strategy: optuna.NoSuchSampler\n", "unknown strategy 'optuna.NoSuchSampler'"),
         ("search:\n  strategy: tpe\n  strategy_options: {n_startup: 3}\n", "search.strategy_options.n_startup: "
          r"not an option of tpe \(allowed: .*n_startup_trials.*\); options are per strategy"),
@@ -231,9 +256,13 @@ def test_the_registry_names_the_classes_the_search_runs():
 
 @pytest.mark.parametrize("name", sorted(NATIVE))
 def test_the_registry_restates_each_native_constructor(name):
-    """What params.yaml is checked against (names, types, ranges, defaults) is the constructor's own signature."""
+    """What params.yaml is checked against (names, types, ranges, defaults) is the constructor's own signature
+    (a multi-objective strategy's ``directions`` and ``cheap`` come from the search, not from strategy_options)."""
     space, seed, *options = inspect.signature(strategy_class(name), eval_str=True).parameters.values()
     assert (space.name, seed.name) == ("space", "seed")
+    if NATIVE[name].multi_objective:
+        assert [p.name for p in options[:2]] == ["directions", "cheap"]
+        options = options[2:]
     assert [(p.name, p.annotation, p.default) for p in options] == [
         (p.name, p.annotation, p.default) for p in strategy_parameters(name).values()]
 
@@ -241,6 +270,8 @@ def test_the_registry_restates_each_native_constructor(name):
 # One breach of each rule between options a strategy declares, by (strategy, option the rule is reported on).
 BREACHES = {
     ("regularized_evolution", "sample_size"): {"population_size": 4, "sample_size": 5},
+    ("mo_regularized_evolution", "sample_size"): {"population_size": 4, "sample_size": 5},
+    ("lemonade", "n_ac"): {"n_pc": 4, "n_ac": 5},
     ("bananas", "batch"): {"candidates": 5},
     ("optuna.TPESampler", "group"): {"group": True},
 }

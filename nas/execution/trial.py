@@ -1,4 +1,5 @@
-"""One trial, run where the executor put it: train, report the learning curve to the study, tell the study.
+"""One trial, run where the executor put it: measure what is known before training, train, report the learning curve
+to the study (and stop early when the search's pruner says so), tell the study.
 
 The worker writes the trial's outcome to the study itself, so a result is kept even when the process that handed the
 trial out dies meanwhile. While it runs, the worker records Optuna's heartbeat for the trial; a trial whose heartbeat
@@ -22,8 +23,9 @@ from optuna.trial import TrialState
 from sqlalchemy import event
 
 from nas.estimation import Result
+from nas.search.pruners import COSTS_ATTR, Pruned, Pruning
 from nas.stores import first_use, retry_race, sqlite_path, sqlite_wal
-from nas.strategies.optuna_sampler import FAIL_REASON_ATTR
+from nas.strategies.optuna_sampler import CONSTRAINTS_ATTR, FAIL_REASON_ATTR, VALUES_ATTR
 from nas.training.loop import Diverged, EpochCallback
 
 # Heartbeat of a running trial, and how long without one before it counts as lost (Optuna wants whole seconds).
@@ -89,13 +91,28 @@ def heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[N
 @dataclass(frozen=True)
 class TrialTask:
     """What a worker needs to run trial ``number``: ``storage`` is the study's URL (a worker process opens its own
-    connection) or, for threads of the process that owns it, the storage itself."""
+    connection) or, for threads of the process that owns it, the storage itself.
+
+    Args:
+        budget: epochs to train (a multi-fidelity strategy's proposal); None: the search's own.
+        objectives: ``(name, direction)`` of each objective, in the study's order; ``val_accuracy`` comes from
+            training, the others from ``measure(arch) -> {name: value}`` before training.
+        constraints: bounds on objectives (a maximum for one minimised, a minimum for one maximised). An architecture
+            that breaks a bound on an objective known before training is not trained (module ``nas.search.stage``).
+        pruning: when set, the trial stops as soon as it says so after an epoch; ``study_name`` locates the study.
+    """
 
     storage: str | optuna.storages.BaseStorage
     trial_id: int
     number: int
     arch: Hashable
     objective: Objective
+    budget: int | None = None
+    objectives: tuple[tuple[str, str], ...] = (("val_accuracy", "maximize"),)
+    constraints: tuple[tuple[str, float], ...] = ()
+    measure: Callable[[Hashable], dict[str, float]] | None = None
+    pruning: Pruning | None = None
+    study_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,38 +122,107 @@ class Outcome:
     seconds: float = 0.0
     n_params: int = 0
     fail_reason: str = ""
+    state: str = "complete"  # complete | pruned | failed | infeasible (complete, not trained)
+    values: tuple[float, ...] = ()
+    pruned_at: int = 0
+    reason: str = ""  # why it was pruned, or which bound it breaks
+
+
+def violation(values: dict[str, float], constraints: tuple[tuple[str, float], ...],
+              directions: dict[str, str]) -> tuple[float, list[str]]:
+    """How far ``values`` are outside the bounds (0: inside), and the bounds broken, in words."""
+    total, broken = 0.0, []
+    for name, bound in constraints:
+        if name not in values:
+            continue
+        over = values[name] - bound if directions[name] == "minimize" else bound - values[name]
+        if over > 0:
+            total += over
+            sign = "<=" if directions[name] == "minimize" else ">="
+            broken.append(f"{name} {values[name]:.4g} breaks {name} {sign} {bound:g}")
+    return total, broken
+
+
+def _epoch_writer(task: TrialTask, storage: Any, writer: ThreadPoolExecutor, writes: list[Any]) -> EpochCallback:
+    """The callback that makes each epoch's validation accuracy an intermediate value (step = epochs trained); with
+    a pruner, written at once and judged, else written while the next epoch trains."""
+    study = None
+    if task.pruning is not None:
+        study = optuna.load_study(study_name=task.study_name, storage=storage,
+                                  sampler=optuna.samplers.RandomSampler(0))
+
+    def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
+        if study is None:
+            writes.append(writer.submit(storage.set_trial_intermediate_value, task.trial_id, epoch + 1,
+                                        metrics["val_accuracy"]))
+            return
+        storage.set_trial_intermediate_value(task.trial_id, epoch + 1, metrics["val_accuracy"])
+        reason = task.pruning.check(study, task.trial_id)
+        if reason is not None:
+            raise Pruned(epoch + 1, reason)
+
+    return on_epoch_end
 
 
 def run_trial(task: TrialTask) -> Outcome:
-    """Train ``task.arch`` with ``task.objective`` and write the outcome to the study.
+    """Measure, train and tell ``task.arch``; write the outcome to the study.
 
-    The validation accuracy after each epoch becomes an intermediate value, written while the next epoch trains. A
-    diverged training (``Diverged``) fails the trial with its reason (it used up its proposal); any other exception
-    fails it without one (its slot is proposed again) and is raised.
+    The validation accuracy after each epoch becomes an intermediate value. A trial the pruner stops is PRUNED (the
+    accuracy it had then and the reason are kept as attributes). A diverged training (``Diverged``) fails the trial
+    with its reason (it used up its proposal); any other exception fails it without one (its slot is proposed again)
+    and is raised.
     """
     storage = _worker_storage(task.storage) if isinstance(task.storage, str) else task.storage
     trial_id = task.trial_id
+    directions = dict(task.objectives)
     with heartbeat(storage, trial_id), ThreadPoolExecutor(1, thread_name_prefix="optuna-writer") as writer:
+        costs = task.measure(task.arch) if task.measure is not None else {}
+        if costs:
+            storage.set_trial_user_attr(trial_id, COSTS_ATTR, costs)
+        over, broken = violation(costs, task.constraints, directions)
+        if task.constraints:
+            storage.set_trial_user_attr(trial_id, CONSTRAINTS_ATTR, over)
+        if over > 0:
+            # Not trained: recorded as complete with the lowest accuracy and its violation, so samplers with a
+            # constraints_func learn it is infeasible; reports and the front leave it out.
+            values = tuple(0.0 if name == "val_accuracy" else costs[name] for name in directions)
+            storage.set_trial_user_attr(trial_id, "infeasible", "; ".join(broken))
+            storage.set_trial_state_values(trial_id, TrialState.COMPLETE, list(values))
+            return Outcome(task.number, 0.0, state="infeasible", values=values, reason="; ".join(broken))
         writes: list[Any] = []
-
-        def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
-            writes.append(writer.submit(storage.set_trial_intermediate_value, trial_id, epoch,
-                                        metrics["val_accuracy"]))
-
+        on_epoch_end = _epoch_writer(task, storage, writer, writes)
         try:
-            result = task.objective(task.number, task.arch, on_epoch_end)
+            if task.budget is None:
+                result = task.objective(task.number, task.arch, on_epoch_end)
+            else:
+                result = task.objective(task.number, task.arch, on_epoch_end, budget=task.budget)
             for write in writes:
                 write.result()
+        except Pruned as exc:
+            wait(writes)
+            accuracy = storage.get_trial(trial_id).intermediate_values[exc.epoch]
+            values = tuple(accuracy if name == "val_accuracy" else costs[name] for name in directions)
+            storage.set_trial_user_attr(trial_id, VALUES_ATTR, list(values))
+            storage.set_trial_user_attr(trial_id, "pruned_at_epoch", exc.epoch)
+            storage.set_trial_user_attr(trial_id, "prune_reason", exc.reason)
+            storage.set_trial_state_values(trial_id, TrialState.PRUNED)
+            return Outcome(task.number, None, state="pruned", values=values, pruned_at=exc.epoch, reason=exc.reason)
         except Diverged as exc:
             wait(writes)
             storage.set_trial_user_attr(trial_id, FAIL_REASON_ATTR, str(exc))
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
-            return Outcome(task.number, None, fail_reason=str(exc))
+            return Outcome(task.number, None, fail_reason=str(exc), state="failed")
         except BaseException:
             wait(writes)
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
             raise
+        values = tuple(result.val_accuracy if name == "val_accuracy" else costs[name] for name in directions)
+        if task.constraints:  # a bound on accuracy is known only now
+            over, broken = violation(dict(zip(directions, values)), task.constraints, directions)
+            storage.set_trial_user_attr(trial_id, CONSTRAINTS_ATTR, over)
+            if broken:
+                storage.set_trial_user_attr(trial_id, "infeasible", "; ".join(broken))
         storage.set_trial_user_attr(trial_id, "seconds", result.seconds)
         storage.set_trial_user_attr(trial_id, "n_params", result.n_params)
-        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [result.val_accuracy])
-    return Outcome(task.number, result.val_accuracy, result.seconds, result.n_params)
+        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, list(values))
+    return Outcome(task.number, result.val_accuracy, result.seconds, result.n_params, values=values)

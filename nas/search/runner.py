@@ -7,6 +7,9 @@ anywhere) that trains it and tells the study. Up to ``workers`` trials run at on
 until slots ``0 .. s - lag`` are told, so with ``workers <= lag`` the trials do not depend on how many run at once or in
 which order they finish: the same seed gives the same trials with 1, 2 or ``lag`` workers.
 
+A trial the search's pruner stops early is PRUNED (``nas.search.pruners``) and counts as a trial: it used up its
+proposal. With several objectives the study is multi-objective, in the order and directions of ``search.objectives``.
+
 Stopping at any point loses nothing: told trials stay in the study; a trial whose worker died stops beating (Optuna's
 heartbeat) and is failed as lost by the next start, which proposes its slot again (the same architecture) and runs
 only the trials still missing.
@@ -41,7 +44,7 @@ from nas.execution.trial import (
     run_trial,
 )
 from nas.stores import reason, redact, require_driver
-from nas.strategies.optuna_sampler import SLOT_ATTR, by_slot
+from nas.strategies.optuna_sampler import BUDGET_ATTR, CONSTRAINTS_ATTR, SLOT_ATTR, by_slot
 from nas.workers import this_worker
 
 # The study attribute holding the lease of the search process that runs it: {"worker": host:pid, "at": unix time}.
@@ -56,16 +59,23 @@ class TrialRecord:
     arch: str
     val_accuracy: float
     seconds: float
+    values: dict[str, float] | None = None  # every objective, by name
+    feasible: bool = True  # within search.constraints
 
 
-def open_study(storage: str, name: str, sampler: optuna.samplers.BaseSampler, identity: dict[str, Any]) -> optuna.Study:
-    """Create or load study ``name``; a loaded study must have been made with the same ``identity`` (search settings)."""
+def open_study(storage: str, name: str, sampler: optuna.samplers.BaseSampler, identity: dict[str, Any],
+               objectives: dict[str, str] | None = None) -> optuna.Study:
+    """Create or load study ``name``; a loaded study must have been made with the same ``identity`` (search settings).
+
+    Args:
+        objectives: the objectives in order with their directions (default: val_accuracy, maximised).
+    """
+    objectives = objectives or {"val_accuracy": "maximize"}
     shown = redact(storage)
     require_driver(storage, "search.storage")
     try:
-        study = optuna.create_study(
-            storage=open_storage(storage), study_name=name, sampler=sampler, direction="maximize", load_if_exists=True
-        )
+        study = optuna.create_study(storage=open_storage(storage), study_name=name, sampler=sampler,
+                                    directions=list(objectives.values()), load_if_exists=True)
     except (ImportError, ValueError, OSError, sqlalchemy.exc.SQLAlchemyError, sqlite3.Error) as exc:
         raise UserError(f"search.storage: cannot open {shown!r} ({reason(exc, storage)})") from None
     recorded = study.user_attrs.get("identity")
@@ -73,7 +83,7 @@ def open_study(storage: str, name: str, sampler: optuna.samplers.BaseSampler, id
         study.set_user_attr("identity", identity)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(["val_accuracy"])  # the dashboard's and plots' name for the value
+            study.set_metric_names(list(objectives))  # the dashboard's and plots' names for the values
     elif recorded != identity:
         changed = sorted(k for k in {*recorded, *identity} if recorded.get(k) != identity.get(k))
         raise UserError(
@@ -138,12 +148,24 @@ def settle(study: optuna.Study, report: Callable[[str], None] = print) -> list[i
     return lost
 
 
+def objective_names(study: optuna.Study) -> list[str]:
+    return study.metric_names or ["val_accuracy"]
+
+
 def records(study: optuna.Study) -> list[TrialRecord]:
-    """The completed trials, in trial-number order."""
+    """The completed trials, in trial-number order (infeasible ones marked: they were not trained)."""
+    names = objective_names(study)
     return [
-        TrialRecord(t.number, t.user_attrs["arch"], float(t.value), float(t.user_attrs.get("seconds", 0.0)))
+        TrialRecord(t.number, t.user_attrs["arch"], float(t.values[names.index("val_accuracy")]),
+                    float(t.user_attrs.get("seconds", 0.0)), dict(zip(names, map(float, t.values))),
+                    t.user_attrs.get(CONSTRAINTS_ATTR, 0.0) <= 0)
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     ]
+
+
+def counted(study: optuna.Study) -> int:
+    """Trials that count towards ``n_trials``: completed and pruned ones."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
 def claim(study: optuna.Study, report: Callable[[str], None] = print) -> None:
@@ -192,8 +214,10 @@ def run_search(
     lag: int = 1,
     submit: Callable[..., Any] | None = None,
     storage_url: str | None = None,
+    task: dict[str, Any] | None = None,
+    timeout_s: float | None = None,
 ) -> list[TrialRecord]:
-    """Run trials until the study holds ``n_trials`` completed ones; returns all completed trials.
+    """Run trials until the study holds ``n_trials`` completed or pruned ones; returns all completed trials.
 
     ``objective(trial_number, arch, on_epoch_end)`` scores one architecture and calls ``on_epoch_end(epoch,
     metrics)`` after each epoch; the validation accuracy of each epoch becomes the trial's intermediate value. A trial
@@ -206,6 +230,8 @@ def run_search(
         submit: where trials run (``submit`` of a ``nas.execution.executor``); default: ``workers`` threads of this
             process.
         storage_url: the study's URL, for workers in other processes (they open their own connection).
+        task: more fields of each ``TrialTask`` (objectives, constraints, measure, pruning).
+        timeout_s: start no trial after this many seconds (the running ones finish).
     """
     if workers > lag:
         raise ValueError(f"workers ({workers}) must be at most lag ({lag})")
@@ -213,22 +239,26 @@ def run_search(
     warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
     if submit is None:
         with executor("local", workers) as local:
-            return run_search(study, space, objective, n_trials, report, workers=workers, lag=lag, submit=local.submit)
+            return run_search(study, space, objective, n_trials, report, workers=workers, lag=lag, submit=local.submit,
+                              task=task, timeout_s=timeout_s)
     claim(study, report)
     try:
-        return _run(study, space, objective, n_trials, report, workers, lag, submit, storage_url)
+        return _run(study, space, objective, n_trials, report, workers, lag, submit, storage_url, task or {},
+                    timeout_s)
     finally:
         _renew(study, at=0.0)  # released: a next start need not wait for it
 
 
 def _run(study: optuna.Study, space: Any, objective: Objective, n_trials: int, report: Callable[[str], None],
-         workers: int, lag: int, submit: Callable[..., Any], storage_url: str | None) -> list[TrialRecord]:
+         workers: int, lag: int, submit: Callable[..., Any], storage_url: str | None, task: dict[str, Any],
+         timeout_s: float | None) -> list[TrialRecord]:
     settle(study, report)
     told = set(by_slot(study))
-    done = records(study)
-    if done:
-        report(f"[search] resuming study {study.study_name!r}: {len(done)}/{n_trials} trials already complete")
-    best = max((r.val_accuracy for r in done), default=float("nan"))
+    count = counted(study)
+    if count:
+        report(f"[search] resuming study {study.study_name!r}: {count}/{n_trials} trials already done")
+    best = max((r.val_accuracy for r in records(study) if r.feasible), default=float("nan"))
+    started = time.monotonic()
     failed: dict[int, bool] = {}  # slot -> whether its trial failed, for the slots told by this run
     running: dict[int, tuple[Any, int, str]] = {}  # trial number -> (trial, slot, arch string)
     finished: queue.Queue = queue.Queue()
@@ -237,14 +267,18 @@ def _run(study: optuna.Study, space: Any, objective: Objective, n_trials: int, r
     # here start each trial at once and beat for it themselves.
     queued = storage is not None and storage_url is not None
     beaten = time.monotonic()
-    with _progress(n_trials, len(done)) as bar:
-        while len(done) < n_trials:
+    with _progress(n_trials, count) as bar:
+        while count < n_trials:
+            if timeout_s is not None and time.monotonic() - started > timeout_s and not running:
+                report(f"[search] timeout_s {timeout_s:g} reached: {count}/{n_trials} trials done")
+                break
             if time.monotonic() - beaten >= 2 * HEARTBEAT_S:  # this search is alive while this loop is
                 beaten = time.monotonic()
                 _renew(study)
                 for trial, _, _ in running.values() if queued else ():
                     storage.record_heartbeat(trial._trial_id)
-            while len(running) < workers and len(done) + len(running) < n_trials:
+            late = timeout_s is not None and time.monotonic() - started > timeout_s
+            while not late and len(running) < workers and count + len(running) < n_trials:
                 slot = min(set(range(len(told) + len(running) + 1)) - told - {s for _, s, _ in running.values()})
                 if any(j not in told for j in range(slot - lag + 1)):
                     break  # its proposal needs a trial still running
@@ -254,8 +288,10 @@ def _run(study: optuna.Study, space: Any, objective: Objective, n_trials: int, r
                 trial.set_user_attr(SLOT_ATTR, slot)
                 arch = space.suggest(trial)
                 trial.set_user_attr("arch", space.encode(arch))
+                budget = trial.user_attrs.get(BUDGET_ATTR)  # a multi-fidelity strategy's proposal
                 future = submit(run_trial, TrialTask(storage_url or study._storage, trial._trial_id, trial.number,
-                                                     arch, objective))
+                                                     arch, objective, None if budget is None else int(budget),
+                                                     study_name=study.study_name, **task))
                 running[trial.number] = (trial, slot, space.encode(arch))
                 future.add_done_callback(lambda f, n=trial.number: finished.put((n, f)))
             try:
@@ -270,8 +306,8 @@ def _run(study: optuna.Study, space: Any, objective: Objective, n_trials: int, r
                     study.tell(number, state=TrialState.FAIL)
                 raise
             told.add(slot)
-            failed[slot] = outcome.val_accuracy is None
-            if outcome.val_accuracy is None:
+            failed[slot] = outcome.state == "failed"
+            if outcome.state == "failed":
                 report(f"[search] trial #{number} FAILED: {outcome.fail_reason}; not counted  {arch}")
                 # Counted in slot order over the slots told without a gap, so how many workers run cannot change it.
                 contiguous = min(set(range(len(told) + 1)) - told)
@@ -281,11 +317,20 @@ def _run(study: optuna.Study, space: Any, objective: Objective, n_trials: int, r
                     raise UserError(f"search: {failed_in_a_row} trials in a row failed (last: {outcome.fail_reason}); "
                                     "lower search.lr or check the prepared data")
                 continue
-            done.append(TrialRecord(number, arch, outcome.val_accuracy, outcome.seconds))
-            best = outcome.val_accuracy if not best >= outcome.val_accuracy else best
+            count += 1
             bar.update()
+            if outcome.state == "pruned":
+                report(f"[search] trial {count}/{n_trials} (#{number})  PRUNED at epoch {outcome.pruned_at}: "
+                       f"{outcome.reason}  {arch}")
+                continue
+            if outcome.state == "infeasible":
+                report(f"[search] trial {count}/{n_trials} (#{number})  not trained: {outcome.reason}  {arch}")
+                continue
+            best = outcome.val_accuracy if not best >= outcome.val_accuracy else best
+            others = "".join(f"  {name}={value:.4g}" for (name, _), value in
+                             zip(task.get("objectives", ()), outcome.values) if name != "val_accuracy")
             report(
-                f"[search] trial {len(done)}/{n_trials} (#{number})  val_acc={outcome.val_accuracy:.4f}  "
+                f"[search] trial {count}/{n_trials} (#{number})  val_acc={outcome.val_accuracy:.4f}{others}  "
                 f"best={best:.4f}  {outcome.seconds:.1f}s  {arch}"
             )
-    return sorted(done, key=lambda r: r.number)
+    return records(study)

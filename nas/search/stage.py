@@ -1,7 +1,12 @@
 """Stage ``search``: run the configured strategy over the configured space, tracked in MLflow, logged in Optuna.
 
-Output: ``models/search.json``, the best trial and where the study and the runs live (the evaluate stage reports
-on the whole study).
+Output: ``models/search.json``, the best trial, the Pareto front of a multi-objective search, and where the study and
+the runs live (the evaluate stage reports on the whole study).
+
+Objectives other than ``val_accuracy`` (parameters, FLOPs, latency) are measured before training on the network at
+the retrain stage's size (``retrain.channels``, ``retrain.cells_per_stage``): the network that is deployed, not the
+reduced one the search trains. An architecture that breaks a ``search.constraints`` bound on one of them is not
+trained.
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import torch
 import yaml
@@ -25,23 +31,36 @@ from nas.errors import UserError
 from nas.estimation import Result, estimate
 from nas.execution import executor
 from nas.execution.trial import Objective
-from nas.search.runner import claim, open_study, run_search, settle
+from nas.search import pareto
+from nas.search.pruners import Pruned, Pruning
+from nas.search.runner import TrialRecord, claim, open_study, run_search, settle
 from nas.spaces import SPACES, NetworkConfig
 from nas.stores import redact, sqlite_path
 from nas.strategies import make_sampler
 from nas.tracking import SearchTracker, flush_trackers, open_tracking, tracking_uri, ui_link
-from nas.training import Diverged, TrainConfig, pick_device, train_config
+from nas.training import Diverged, TrainConfig, init_model, pick_device, train_config
 from nas.training.loop import EpochCallback
 from nas.training.progress import epoch_progress
 
 SEARCH_JSON = Path("models/search.json")
 
 
+# Keys added after studies were first made: at their defaults they are left out of a study's identity, so a study
+# made before them is still found and resumed.
+_LATER_KEYS = ("objectives", "constraints", "pruner", "min_epochs", "max_epochs", "reduction_factor",
+               "latency_batch_size", "latency_device")
+
+
 def study_identity(params: Params, data: PreparedData) -> dict[str, Any]:
     """What makes two searches the same search (n_trials is not part of it: raising it extends the study)."""
     s = params.search
     # Who runs the trials (workers, executor, dask_address) is not part of it: the same seed gives the same trials.
-    identity = s.model_dump(exclude={"n_trials", "storage", "study_name", "workers", "executor", "dask_address"})
+    identity = s.model_dump(exclude={"n_trials", "storage", "study_name", "workers", "executor", "dask_address",
+                                     "timeout_s"})
+    defaults = type(s)().model_dump()
+    identity = {k: v for k, v in identity.items() if k not in _LATER_KEYS or v != defaults[k]}
+    if len(s.directions) > 1:  # the costs are measured on the network at the retrain stage's size
+        identity["cost_network"] = [params.retrain.channels, params.retrain.cells_per_stage]
     identity["dataset"] = params.data.dataset
     identity["data_sha256"] = {k: v["sha256"] for k, v in data.manifest["splits"].items() if k != "test"}
     return identity
@@ -84,21 +103,27 @@ class TrainingObjective:
     driver: int  # process id of the search: its own tracker writes in the background
     workers: int = 1
 
-    def __call__(self, number: int, arch: Hashable, on_epoch_end: EpochCallback) -> Result:
+    def __call__(self, number: int, arch: Hashable, on_epoch_end: EpochCallback, budget: int | None = None) -> Result:
+        """Train ``arch``; ``budget``: epochs (a multi-fidelity strategy's choice) instead of the configured ones."""
         # One intra-op thread per trial wherever it runs: CPU kernels sum in another order with another thread count,
         # and the results must not depend on how many trials run at once (see README "Parallel workers").
         torch.set_num_threads(1)
         space = SPACES[self.space]
         tracker = SearchTracker.attach(*self.tracking) if self.tracking else None
-        config = self.config
+        config = self.config if budget is None else replace(self.config, epochs=budget)
         params = {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "seed")}
         params |= {"channels": self.network.channels, "cells_per_stage": self.network.cells_per_stage}
         run = tracker.start_trial(number, space.encode(arch), params) if tracker else None
-        callbacks = [on_epoch_end, *([run.on_epoch_end] if run else [])]
+        # The run records each epoch before the pruner may stop the trial in on_epoch_end.
+        callbacks = [*([run.on_epoch_end] if run else []), on_epoch_end]
         if os.getpid() == self.driver:  # a bar per running trial, below the trials bar (Dask workers have no terminal)
             callbacks.append(epoch_progress(config.epochs, f"trial #{number}", 1 + number % self.workers))
         try:
             result = estimate(arch, space, _prepared(self.data_folder, self.data), self.network, config, callbacks)
+        except Pruned as exc:
+            if run:
+                run.prune(exc.epoch, exc.reason)
+            raise
         except Diverged as exc:
             if run:
                 run.fail(str(exc))
@@ -113,6 +138,76 @@ class TrainingObjective:
         return result
 
 
+@dataclass(frozen=True)
+class CostMeasure:
+    """Measures an architecture's objectives known before training (``nas.estimation.cost``) on the network at
+    ``network`` size; a plain value, so it runs wherever the trial runs.
+
+    ``fast``: only what takes milliseconds (parameters, FLOPs; latency is timed for a fraction of a second), for
+    strategies that screen many candidates (LEMONADE's children)."""
+
+    space: str
+    network: NetworkConfig
+    input_shape: tuple[int, ...]
+    names: tuple[str, ...]
+    device: str
+    batch_size: int = 1
+
+    def __call__(self, arch: Hashable) -> dict[str, float]:
+        from nas.estimation.cost import measure
+
+        space = SPACES[self.space]
+        model = init_model(lambda: space.build(arch, self.network), 0)
+        return {k: float(v) for k, v in measure(model, self.names, self.input_shape, self.device,
+                                                 batch_size=self.batch_size).items()}
+
+    def cheap(self, directions: dict[str, str]) -> Callable[[Hashable], tuple[float | None, ...]]:
+        """``cheap(arch)`` for multi-objective strategies: the fast objectives in study order, None for the rest."""
+        fast = tuple(n for n in self.names if n != "latency_ms")
+        screen = replace(self, names=fast)
+        return functools.partial(_cheap_values, screen, tuple(directions)) if fast else None
+
+
+def _cheap_values(measure: CostMeasure, order: tuple[str, ...], arch: Hashable) -> tuple[float | None, ...]:
+    values = measure(arch)
+    return tuple(values.get(name) for name in order)
+
+
+def cost_measure(params: Params, data: PreparedData, device: str) -> CostMeasure | None:
+    s = params.search
+    names = tuple(n for n in s.directions if n != "val_accuracy")
+    if not names:
+        return None
+    network = NetworkConfig(params.retrain.channels, params.retrain.cells_per_stage, data.in_channels,
+                            data.num_classes)
+    latency_device = device if s.latency_device == "auto" else s.latency_device
+    return CostMeasure(s.space, network, tuple(data.manifest["image_shape"]), names, latency_device, s.latency_batch_size)
+
+
+def front(trials: list[TrialRecord], objectives: dict[str, str]) -> list[TrialRecord]:
+    """The feasible completed trials no other one dominates, in trial order."""
+    feasible = [t for t in trials if t.feasible]
+    if not feasible:
+        return []
+    cost = pareto.costs([[t.values[n] for n in objectives] for t in feasible], list(objectives.values()))
+    return [t for t, on in zip(feasible, pareto.front_mask(cost)) if on]
+
+
+def reference_point(trials: list[TrialRecord], objectives: dict[str, str],
+                    constraints: dict[str, float]) -> dict[str, float]:
+    """Where the hypervolume is measured from: 0 for a maximised objective (accuracy); for a minimised one, its bound
+    in ``search.constraints`` or else 1.1 × the worst value among the feasible trials (nadir plus 10 %, the usual
+    choice when no natural bound exists)."""
+    feasible = [t for t in trials if t.feasible] or trials
+    out = {}
+    for name, direction in objectives.items():
+        if direction == "maximize":
+            out[name] = 0.0
+        else:
+            out[name] = constraints.get(name, 1.1 * max((t.values[name] for t in feasible), default=1.0))
+    return out
+
+
 def _absolute(url: str) -> str:
     path = sqlite_path(url)
     return url if path is None else f"sqlite:///{Path(path).resolve()}"
@@ -123,7 +218,7 @@ def make_objective(params: Params, data: PreparedData, tracker: SearchTracker | 
     network = NetworkConfig(s.channels, s.cells_per_stage, data.in_channels, data.num_classes)
     # Every trial trains with the same seed: candidates are compared under the same initialisation and batch order,
     # and a resumed search (whose trial numbers may have a gap) trains each architecture exactly as before.
-    config = train_config(s, device, params.data.dataset)
+    config = replace(train_config(s, device, params.data.dataset), epochs=s.trained_epochs)
     # Worker processes may start in another folder: relative SQLite paths are made absolute for them.
     tracking = (_absolute(tracker.uri), tracker.experiment_id, tracker.parent_run_id) if tracker else None
     return TrainingObjective(s.space, str(Path(params.data.out).resolve()), params.data, network, config, tracking,
@@ -138,8 +233,15 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
     space = SPACES[s.space]
     identity = study_identity(params, data)
     study_name = s.study_name or default_study_name(params, identity)
+    device = pick_device()
+    objectives = s.directions
+    measure = cost_measure(params, data, device)
+    options = dict(s.strategy_options)
+    if s.strategy == "bohb":  # its budgets are epochs: the search's own range unless set
+        options = {"min_budget": s.min_epochs, "max_budget": s.trained_epochs, "eta": s.reduction_factor, **options}
     try:
-        sampler = make_sampler(s.strategy, space, s.seed, s.strategy_options, s.lag)
+        sampler = make_sampler(s.strategy, space, s.seed, options, s.lag, directions=tuple(objectives.values()),
+                               cheap=measure.cheap(objectives) if measure else None)
     except (TypeError, ValueError) as exc:  # a check of the sampler's own that validation does not repeat
         raise UserError(f"search.strategy_options: {s.strategy} refuses them: {str(exc).splitlines()[0]}") from None
     # An unreachable cluster fails before anything is written; another search running this study, before the
@@ -148,7 +250,7 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
     threads = torch.get_num_threads()
     try:
         with executor(s.executor, s.workers, s.dask_address, warm_up=__name__) as pool:
-            study = open_study(s.storage, study_name, sampler, identity)
+            study = open_study(s.storage, study_name, sampler, identity, objectives)
             uri = tracking_uri(params.tracking.uri)
             open_tracking(uri, params.tracking.experiment)  # an unusable MLflow store, before the study is touched
             claim(study, report)
@@ -157,19 +259,27 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
                 params={"space": s.space, "strategy": s.strategy, "budget": s.n_trials,
                         "dataset": params.data.dataset, "seed": s.seed, "epochs": s.epochs, "channels": s.channels,
                         "cells_per_stage": s.cells_per_stage, "workers": s.workers, "lag": s.lag,
-                        "executor": s.executor, **{f"strategy.{k}": v for k, v in s.strategy_options.items()}},
+                        "executor": s.executor, "objectives": ",".join(f"{k}:{v}" for k, v in objectives.items()),
+                        "pruner": s.pruner, **({"min_epochs": s.min_epochs, "max_epochs": s.trained_epochs}
+                                               if s.pruner != "none" else {}),
+                        **{f"constraint.{k}": v for k, v in s.constraints.items()},
+                        **{f"strategy.{k}": v for k, v in options.items()}},
                 tags={"data_dvc_md5": dvc_data_hash()},  # and mlflow.source.git.commit, on every run
                 storage=s.storage,
             )
-            device = pick_device()
             where = f"{s.workers} worker(s), {s.executor}" + (f" at {s.dask_address}" if s.dask_address else "")
             report(f"[search] study {study_name!r} in {redact(s.storage)}; {s.strategy} on {s.space}, "
                    f"{s.n_trials} trials, {where}, device {device}; MLflow run {tracker.parent_run_id} at "
                    f"{redact(uri)}")
             tracker.mark_killed(settle(study, report))
+            pruning = None if s.pruner == "none" else Pruning(
+                s.pruner, s.min_epochs, s.trained_epochs, s.reduction_factor, tuple(objectives.items()), s.lag)
+            task = {"objectives": tuple(objectives.items()), "constraints": tuple(s.constraints.items()),
+                    "measure": measure, "pruning": pruning}
             trials = run_search(study, space, make_objective(params, data, tracker, device), s.n_trials, report,
                                 workers=s.workers, lag=s.lag, submit=pool.submit,
-                                storage_url=_absolute(s.storage) if s.executor == "dask" else None)
+                                storage_url=_absolute(s.storage) if s.executor == "dask" else None, task=task,
+                                timeout_s=s.timeout_s)
             pool.everywhere(flush_trackers)  # the trial runs that worker processes still write
     except BaseException:
         if tracker is not None:
@@ -177,14 +287,22 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
         raise
     finally:
         torch.set_num_threads(threads)  # trials train single-threaded; the stages after this one need not
-    best = max(trials, key=lambda t: t.val_accuracy)
+    feasible = [t for t in trials if t.feasible]
+    if not feasible:
+        raise UserError(f"search: none of the {len(trials)} completed trials meets search.constraints "
+                        f"{s.constraints}; loosen them or search longer")
+    best = max(feasible, key=lambda t: t.val_accuracy)
+    members = front(trials, objectives)
     summary = {
         "study_name": study_name,
         "storage": redact(s.storage),  # a DVC output: never a password (evaluate reads the URL from params.yaml)
         "space": s.space,
         "strategy": s.strategy,
         "n_trials": len(trials),
-        "best": {"number": best.number, "arch": best.arch, "val_accuracy": best.val_accuracy},
+        "best": {"number": best.number, "arch": best.arch, "val_accuracy": best.val_accuracy,
+                 "values": best.values},
+        "objectives": objectives,
+        "front": [{"number": t.number, "arch": t.arch, "values": t.values} for t in members],
         "mlflow": {"tracking_uri": redact(uri), "experiment_id": tracker.experiment_id,
                    "ui": ui_link(redact(uri), tracker.experiment_id),
                    "parent_run_id": tracker.parent_run_id},
@@ -192,9 +310,21 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
     generations = getattr(getattr(sampler, "strategy", None), "generation", None)
     if generations is not None:  # generational strategies (NEAT): generations bred so far
         summary["generations"] = generations
+    final = {"best_val_accuracy": best.val_accuracy, "completed_trials": len(trials)}
+    if len(objectives) > 1:
+        reference = reference_point(trials, objectives, s.constraints)
+        summary["reference_point"] = reference
+        cost = pareto.costs([[t.values[n] if t.feasible else np.inf for n in objectives] for t in trials],
+                            list(objectives.values()))
+        history = pareto.hypervolume_history(cost, pareto.costs([list(reference.values())], list(objectives.values()))[0])
+        summary["hypervolume"] = history[-1]
+        tracker.log_series("hypervolume", history)  # after each completed trial, in trial order
+        final |= {"hypervolume": history[-1], "front_size": len(members)}
+        report(f"[search] Pareto front: {len(members)} trial(s), hypervolume {history[-1]:.4g} (reference "
+               f"{reference})")
     SEARCH_JSON.parent.mkdir(parents=True, exist_ok=True)
     SEARCH_JSON.write_text(json.dumps(summary, indent=2) + "\n")
-    tracker.finish({"best_val_accuracy": best.val_accuracy, "completed_trials": len(trials)})
+    tracker.finish(final)
     report(f"[search] best trial #{best.number}: val_acc={best.val_accuracy:.4f}  {best.arch}")
     report(f"[search] the trials in MLflow's UI: {summary['mlflow']['ui']}")
     counts = data.manifest["splits"]["val"]["class_counts"]

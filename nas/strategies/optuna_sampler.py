@@ -14,7 +14,10 @@ it is a function of the trial log, not of which process asks or when. With ``lag
 once, the search loop can always wait for those trials, so 1, 2 or ``lag`` workers give the same trials; a trial
 whose process died leaves its slot free, and the next proposal for it is the same architecture.
 
-Trials that failed because their training diverged are told as the lowest score (``FAILED_SCORE``).
+A strategy is told each trial as an ``Observation`` (``observation``): completed, pruned (with the accuracy it had
+when stopped and the epoch, its budget) or failed because its training diverged; a trial whose process died is not
+told (its slot is proposed again). A multi-fidelity strategy's ``Proposal`` budget is kept in the trial's user
+attribute ``budget``, which the search loop trains to.
 """
 
 from __future__ import annotations
@@ -29,18 +32,28 @@ import optuna
 from optuna.study.study import _ThreadLocalStudyAttribute
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.strategies.base import Observation, unpack
+
 # Set on a trial that failed because of its architecture (its training diverged), not because its process died: such
 # a trial used up its proposal, so strategies learn of it, and a resumed search replays it rather than proposing anew.
 FAIL_REASON_ATTR = "fail_reason"
 SLOT_ATTR = "slot"
-# What a strategy is told for such a trial: the lowest accuracy there is.
-FAILED_SCORE = 0.0
+BUDGET_ATTR = "budget"
+# A multi-objective trial that was pruned has no values in Optuna: the ones it had when stopped are kept here.
+VALUES_ATTR = "values"
+# How far a trial is outside the hard constraints (search.constraints): 0 inside; what constraints_func returns.
+CONSTRAINTS_ATTR = "constraint_violation"
+
+
+def violation(trial: FrozenTrial) -> tuple[float]:
+    """Optuna's ``constraints_func``: a value > 0 marks the trial infeasible (its architecture breaks a bound)."""
+    return (float(trial.user_attrs.get(CONSTRAINTS_ATTR, 0.0)),)
 
 
 def consumed(study: optuna.Study) -> list[FrozenTrial]:
-    """The trials that used up a proposal, in number order: completed ones and those failed with a reason."""
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-    return [t for t in trials if t.state == TrialState.COMPLETE or FAIL_REASON_ATTR in t.user_attrs]
+    """The trials that used up a proposal, in number order: completed, pruned, and failed with a reason."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+    return [t for t in trials if t.state != TrialState.FAIL or FAIL_REASON_ATTR in t.user_attrs]
 
 
 def by_slot(study: optuna.Study) -> dict[int, FrozenTrial]:
@@ -54,8 +67,18 @@ def slot_of(study: optuna.Study, trial: FrozenTrial, done: dict[int, FrozenTrial
     return int(attrs.get(SLOT_ATTR, len(done)))
 
 
-def score_of(trial: FrozenTrial) -> float:
-    return trial.value if trial.state == TrialState.COMPLETE else FAILED_SCORE
+def observation(trial: FrozenTrial, arch: Any) -> Observation:
+    """What a strategy is told of a finished trial."""
+    feasible = trial.user_attrs.get(CONSTRAINTS_ATTR, 0.0) <= 0
+    budget = trial.user_attrs.get(BUDGET_ATTR)
+    if trial.state == TrialState.COMPLETE:
+        return Observation(arch, tuple(trial.values), budget, "complete", feasible)
+    if trial.state == TrialState.PRUNED:
+        values = trial.user_attrs.get(VALUES_ATTR)
+        if values is None and trial.last_step is not None:
+            values = [trial.intermediate_values[trial.last_step]]
+        return Observation(arch, tuple(values or ()), trial.last_step, "pruned", feasible)
+    return Observation(arch, (), budget, "failed", feasible)
 
 
 class _TrialsView:
@@ -113,11 +136,14 @@ class StrategySampler(optuna.samplers.BaseSampler):
         while True:
             for j in sorted(done):
                 if j <= self._asked - self.lag and j not in self._told:
-                    self.strategy.tell(self.space.from_params(done[j].params), score_of(done[j]))
+                    self.strategy.observe(observation(done[j], self.space.from_params(done[j].params)))
                     self._told.add(j)
             self._asked += 1
             if self._asked > slot:
-                return self.space.to_params(self.strategy.ask())
+                arch, budget = unpack(self.strategy.ask())
+                if budget is not None:
+                    study._storage.set_trial_user_attr(trial._trial_id, BUDGET_ATTR, budget)
+                return self.space.to_params(arch)
             self.strategy.ask()  # a proposal made before (by a process that died, or this one before a rebuild)
 
     def sample_independent(self, study, trial, param_name, param_distribution) -> Any:
@@ -176,11 +202,12 @@ class ReseededSampler(optuna.samplers.BaseSampler):
 
 class SamplerStrategy:
     """An Optuna sampler behind the ask/tell contract, over an in-memory study: lets the tabular harness run
-    Optuna's samplers exactly as it runs native strategies."""
+    Optuna's samplers exactly as it runs native strategies, multi-objective ones (``directions``) included."""
 
-    def __init__(self, sampler: optuna.samplers.BaseSampler, space: Any) -> None:
+    def __init__(self, sampler: optuna.samplers.BaseSampler, space: Any,
+                 directions: tuple[str, ...] = ("maximize",)) -> None:
         self.space = space
-        self.study = optuna.create_study(direction="maximize", sampler=sampler)
+        self.study = optuna.create_study(directions=list(directions), sampler=sampler)
         self._pending: dict[Any, list[optuna.Trial]] = {}
 
     def ask(self) -> Any:
@@ -191,3 +218,15 @@ class SamplerStrategy:
 
     def tell(self, arch: Any, score: float) -> None:
         self.study.tell(self._pending[arch].pop(), score)
+
+    def observe(self, observation: Observation) -> None:
+        trial = self._pending[observation.arch].pop()
+        if not observation.feasible:
+            trial.set_user_attr(CONSTRAINTS_ATTR, 1.0)  # read by the sampler's constraints_func (``violation``)
+        if observation.state == "complete":
+            self.study.tell(trial, list(observation.values))
+        elif observation.state == "pruned" and len(self.study.directions) == 1:
+            trial.report(observation.values[0], int(observation.budget or 0))
+            self.study.tell(trial, state=TrialState.PRUNED)
+        else:
+            self.study.tell(trial, state=TrialState.PRUNED if observation.state == "pruned" else TrialState.FAIL)

@@ -44,6 +44,10 @@ ROLE_TAG = "nas_role"
 STORAGE_TAG = "optuna_storage"
 WORKER_TAG = "nas_worker"
 FAIL_REASON_TAG = "fail_reason"
+# A trial's Optuna state (COMPLETE, PRUNED); a pruned trial's run also says at which epoch and why.
+TRIAL_STATE_TAG = "optuna_trial_state"
+PRUNED_AT_TAG = "pruned_at_epoch"
+PRUNE_REASON_TAG = "prune_reason"
 # MLflow 3's UI guesses the kind of an experiment without this tag and may open it in its GenAI view (traces,
 # prompts); "custom_model_development" is its "Machine learning" kind, whose default page is the runs table. MLflow
 # has no Python constant for either: the names are those of its UI (mlflow/server/js, MLflow 3.17).
@@ -235,6 +239,13 @@ class SearchTracker:
             if run.data.tags.get(TRIAL_TAG) in numbers and run.info.status == "RUNNING":
                 self.client.set_terminated(run.info.run_id, status="KILLED")
 
+    def log_series(self, name: str, values: Iterable[float]) -> None:
+        """A metric's history on the search's run, one step per trial (e.g. the hypervolume after each trial)."""
+        stamp = _now_ms()
+        batch = [Metric(name, float(v), stamp, step) for step, v in enumerate(values, start=1)]
+        for start in range(0, len(batch), 1000):  # MLflow's log_batch takes at most 1000 metrics
+            self.client.log_batch(self.parent_run_id, metrics=batch[start:start + 1000])
+
     def finish(self, metrics: dict[str, float], artifacts: Iterable[str] = ()) -> None:
         self.flush()
         stamp = _now_ms()
@@ -292,6 +303,20 @@ class TrialRun:
                 json.dump({"arch": self.arch}, f, indent=2)
             get_artifact_repository(self.created.result().info.artifact_uri).log_artifact(path)
         self.tracker.client.set_terminated(self.run_id, status="FINISHED")
+
+    def prune(self, epoch: int, reason: str) -> None:
+        """Close the run of a trial the pruner stopped: FINISHED (a pruned trial is not a failure), tagged with its
+        Optuna state PRUNED, the epoch it stopped at and why; its curve holds the epochs it trained."""
+        self._flush()
+
+        def close() -> None:
+            tags = {TRIAL_STATE_TAG: "PRUNED", PRUNED_AT_TAG: str(epoch), PRUNE_REASON_TAG: reason[:5000]}
+            for key, value in tags.items():
+                self.tracker.client.set_tag(self.run_id, key, value)
+            self.tracker.client.log_metric(self.run_id, "pruned_at_epoch", epoch)
+            self.tracker.client.set_terminated(self.run_id, status="FINISHED")
+
+        self.tracker.submit(close)
 
     def fail(self, reason: str = "") -> None:
         """Close the run as FAILED; ``reason`` (why the trial failed) becomes its ``fail_reason`` tag."""

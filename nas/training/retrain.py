@@ -20,6 +20,7 @@ import torch
 from nas.config import Params
 from nas.data import load_prepared, normalize
 from nas.errors import UserError
+from nas.search import pareto
 from nas.serving import PREPROCESSING_KEY, preprocessing
 from nas.spaces import SPACES, NetworkConfig
 from nas.stores import redact
@@ -66,9 +67,42 @@ def load_checkpoint(path: str | Path = BEST_PT, device: str = "cpu") -> tuple[to
     return model.to(device).eval(), ckpt
 
 
+def select(found: dict[str, Any], how: str) -> dict[str, Any]:
+    """The searched trial ``retrain.select`` names (``best``, ``knee``, ``under:<objective>=<bound>``), from what
+    ``models/search.json`` records: ``{"number", "arch", "val_accuracy", "values"}``.
+
+    ``knee`` is the knee of the Pareto front (``nas.search.pareto.knee``); ``under`` the front member with the best
+    val_accuracy among those within the bound (at most it for an objective minimised, at least for one maximised).
+    With one objective the front is the best trial, and every choice is it.
+    """
+    members = found.get("front") or [found["best"]]
+    objectives = found.get("objectives") or {"val_accuracy": "maximize"}
+    if how == "best" or len(members) == 1 and how == "knee":
+        return found["best"]
+    if how == "knee":
+        chosen = members[pareto.knee(pareto.costs([[m["values"][n] for n in objectives] for m in members],
+                                                  list(objectives.values())))]
+    else:
+        name, bound = how.removeprefix("under:").split("=")
+        if name not in objectives:
+            raise UserError(f"retrain.select: {name} is not an objective of the search in models/search.json "
+                            f"(objectives: {', '.join(objectives)})")
+        within = [m for m in members if (m["values"][name] <= float(bound) if objectives[name] == "minimize"
+                                         else m["values"][name] >= float(bound))]
+        if not within:
+            closest = min(m["values"][name] for m in members) if objectives[name] == "minimize" else max(
+                m["values"][name] for m in members)
+            raise UserError(f"retrain.select: no member of the Pareto front has {name} within {bound} (the closest "
+                            f"has {closest:.4g}); loosen the bound or search with search.constraints")
+        chosen = max(within, key=lambda m: m["values"]["val_accuracy"])
+    return {**chosen, "val_accuracy": chosen["values"]["val_accuracy"]}
+
+
 def retrain(params: Params, search_json: Path = Path("models/search.json"),
             report: Callable[[str], None] = print) -> dict[str, Any]:
     found = read_output(search_json, "search")
+    # From here on "best" is the trial retrain.select chose.
+    found = {**found, "best": select(found, params.retrain.select)}
     r = params.retrain
     space = SPACES[found["space"]]
     arch = space.decode(found["best"]["arch"])

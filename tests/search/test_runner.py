@@ -38,7 +38,7 @@ def test_search_fills_the_study_with_n_completed_trials(tmp_path):
     assert len(done) == 12 and len(lines) == 12 and "trial 12/12" in lines[-1]
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 12
-    assert trials[0].intermediate_values == {0: trials[0].value / 2, 1: trials[0].value}
+    assert trials[0].intermediate_values == {1: trials[0].value / 2, 2: trials[0].value}
     assert all(space.decode(t.user_attrs["arch"]) == space.from_params(t.params) for t in trials)
     # Raising the budget on the same study runs only the missing trials.
     assert len(run_search(study, space, fake_objective, 15, lines.append)) == 15
@@ -62,7 +62,7 @@ def test_objective_error_fails_the_trial_and_propagates(tmp_path):
     with pytest.raises(RuntimeError):
         run_search(study, space, broken, 3, lambda _: None)
     (trial,) = study.get_trials()
-    assert trial.state == TrialState.FAIL and trial.intermediate_values == {0: 0.5}
+    assert trial.state == TrialState.FAIL and trial.intermediate_values == {1: 0.5}
 
 
 def _tiny_params(folder: Path, prepared: Path, storage: str) -> Path:
@@ -150,7 +150,7 @@ def test_diverged_trials_fail_with_their_reason_and_the_search_goes_on(strategy,
     failed = study.get_trials(states=(TrialState.FAIL,))
     assert failed, "a fifth of the space diverges: some such cells must have been proposed"
     assert all(t.user_attrs["fail_reason"] == "training diverged at epoch 2 (train_loss nan)" for t in failed)
-    assert all(t.intermediate_values == {0: 0.1} for t in failed)
+    assert all(t.intermediate_values == {1: 0.1} for t in failed)
     assert sum("FAILED: training diverged" in line for line in lines) == len(failed)
     # Every proposal is new: a failed trial used up its proposal rather than being proposed again and again.
     archs = [space.from_params(t.params) for t in study.get_trials()]

@@ -1,0 +1,92 @@
+"""Pareto fronts of multi-objective searches: ranks, the front, its hypervolume, and which member to retrain.
+
+Every function takes *costs*: an ``(n, k)`` array where lower is better in every column (a maximised objective is
+negated first, ``costs(values, directions)``), as Optuna's multi-objective code does.
+
+    >>> front_mask(np.array([[1.0, 3.0], [2.0, 2.0], [2.0, 3.0]])).tolist()
+    [True, True, False]
+    >>> hypervolume(np.array([[1.0, 3.0], [2.0, 2.0]]), np.array([4.0, 4.0]))
+    5.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+# Optuna's exact hypervolume (WFG; the 2-D case in O(n log n)) and its non-dominated sort. They are private names
+# of optuna>=4,<5 (pyproject pins the major): tests/search/test_pareto.py checks them against sums done by hand.
+from optuna._hypervolume import compute_hypervolume
+from optuna.study._multi_objective import _fast_non_domination_rank
+
+
+def costs(values: Sequence[Sequence[float]], directions: Sequence[str]) -> np.ndarray:
+    """``values`` (one row per trial, one column per objective) with every column turned into one to minimise."""
+    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+    return np.asarray(values, dtype=float).reshape(-1, len(signs)) * signs
+
+
+def ranks(cost: np.ndarray) -> np.ndarray:
+    """Non-dominated rank of each row: 0 for the front, 1 for the front once it is removed, and so on."""
+    if len(cost) == 0:
+        return np.zeros(0, dtype=int)
+    return _fast_non_domination_rank(np.asarray(cost, dtype=float))
+
+
+def front_mask(cost: np.ndarray) -> np.ndarray:
+    """Which rows no other row dominates (duplicates of a front point are all on it)."""
+    return ranks(cost) == 0
+
+
+def hypervolume(cost: np.ndarray, reference: np.ndarray) -> float:
+    """Volume dominated by the rows and bounded by ``reference`` (rows not strictly better than it add nothing)."""
+    cost = np.asarray(cost, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    inside = cost[np.all(cost < reference, axis=1)] if len(cost) else cost
+    if len(inside) == 0:
+        return 0.0
+    return float(compute_hypervolume(inside, reference))
+
+
+def crowding(cost: np.ndarray) -> np.ndarray:
+    """NSGA-II's crowding distance of each row among the rows given (infinite at each objective's extremes)."""
+    n, k = cost.shape
+    distance = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for j in range(k):
+        order = np.argsort(cost[:, j], kind="stable")
+        span = cost[order[-1], j] - cost[order[0], j]
+        distance[order[0]] = distance[order[-1]] = np.inf
+        if span > 0:
+            distance[order[1:-1]] += (cost[order[2:], j] - cost[order[:-2], j]) / span
+    return distance
+
+
+def knee(cost: np.ndarray) -> int:
+    """Index of the knee of the front among the rows: the front member farthest below the line (plane) through the
+    front's extremes, with every objective scaled to [0, 1] over the front (Das 1999, "normal boundary
+    intersection"; Branke et al. 2004). With one front member, or one objective, that member / the best row."""
+    cost = np.asarray(cost, dtype=float)
+    on_front = np.flatnonzero(front_mask(cost))
+    front = cost[on_front]
+    low, high = front.min(axis=0), front.max(axis=0)
+    scaled = (front - low) / np.where(high > low, high - low, 1.0)
+    if len(on_front) <= 2 or cost.shape[1] == 1:
+        return int(on_front[np.argmin(scaled.sum(axis=1))])
+    # Distance below the hyperplane through the unit points (sum of scaled costs = 1): the larger, the kneeier.
+    return int(on_front[np.argmax((1.0 - scaled.sum(axis=1)) / np.sqrt(cost.shape[1]))])
+
+
+def hypervolume_history(cost: np.ndarray, reference: np.ndarray) -> list[float]:
+    """Hypervolume of the first ``i + 1`` rows, for each ``i``: how the front grew, trial by trial."""
+    history, front = [], np.zeros((0, cost.shape[1]))
+    for row in np.asarray(cost, dtype=float):
+        front = np.vstack([front, row])
+        front = front[front_mask(front)]
+        history.append(hypervolume(front, reference))
+    return history
+
+
+__all__ = ["costs", "crowding", "front_mask", "hypervolume", "hypervolume_history", "knee", "ranks"]
