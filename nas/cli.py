@@ -3,7 +3,7 @@
     nas validate [--params params.yaml]
     nas prepare|search|retrain|evaluate [--params params.yaml]
     nas bench --strategies random,re,local,tpe --runs 300 --budget-s 12000 --out bench/ [--table PATH]
-              [--seed K] [--jobs J] [--no-tracking]
+              [--seed K] [--jobs J] [--fidelity single|multi] [--no-tracking]
     nas predict --model models:/nas-digits@champion --input image.png more.npy [--tracking-uri URI]
     nas schedule --cron "0 2 * * *" | --interval SECONDS [--params params.yaml] [--name NAME] [--timezone TZ]
 
@@ -66,7 +66,7 @@ def bench(args: argparse.Namespace) -> None:
 
     uri = None if args.no_tracking else tracking_uri(args.tracking_uri)
     compare(args.table or NB201_CIFAR10, resolve_strategies(args.strategies), args.runs, args.budget_s, args.out,
-            args.seed, args.jobs, uri, args.experiment)
+            args.seed, args.jobs, uri, args.experiment, fidelity=args.fidelity)
 
 
 def predict(args: argparse.Namespace) -> None:
@@ -101,6 +101,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="reports/bench", help="output folder (default reports/bench)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    b.add_argument("--fidelity", choices=("single", "multi"), default="single",
+                   help="single: every evaluation is the 12-epoch one (the paper's protocol); multi: a multi-fidelity "
+                        "strategy (bohb) may also buy 200-epoch validation accuracy, at 200/12 times the cost")
     b.add_argument("--experiment", default="nas-bench", help="MLflow experiment (default nas-bench)")
     b.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store; MLFLOW_TRACKING_URI wins")
     b.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")

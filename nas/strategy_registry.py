@@ -35,6 +35,9 @@ class Native(NamedTuple):
     target: str  # "module:Class", imported only to run the strategy
     options: dict[str, tuple[Any, Any]]
     constraints: tuple[Constraint, ...] = ()
+    # Sees every objective (a ``MultiObjectiveStrategy``: its constructor also takes ``directions`` and ``cheap``,
+    # which the search passes, not params.yaml); a single-objective one is told the first objective only.
+    multi_objective: bool = False
 
 
 def _at_most(option: str, bound: str) -> Constraint:
@@ -65,16 +68,31 @@ NATIVE: dict[str, Native] = {
     "gp_thompson": Native("nas.strategies.gp_thompson:GPThompson", {
         "initial": (_COUNT, 5), "batch": (_COUNT, 5), "candidates": (_COUNT, 2000),
         "radius": (Annotated[int, Ge(0)], 2), "parents": (_COUNT, 1)}),
+    # Budgets are epochs; in a search they default to search.min_epochs, the epochs trained, search.reduction_factor.
+    "bohb": Native("nas.strategies.bohb:BOHB", {
+        "min_budget": (Annotated[float, Gt(0)], 1.0), "max_budget": (Annotated[float, Gt(0)], 9.0),
+        "eta": (Annotated[float, Gt(1)], 3.0), "random_fraction": (Annotated[float, Interval(ge=0, le=1)], 1 / 3),
+        "top_fraction": (Annotated[float, Interval(gt=0, lt=1)], 0.15), "candidates": (_COUNT, 64),
+        "bandwidth_factor": (Annotated[float, Gt(0)], 3.0)},
+        (_at_most("min_budget", "max_budget"),)),
+    "mo_regularized_evolution": Native(
+        "nas.strategies.mo_regularized_evolution:MORegularizedEvolution",
+        {"population_size": (Annotated[int, Ge(2)], 20), "sample_size": (_COUNT, 10)},
+        (_at_most("sample_size", "population_size"),), multi_objective=True),
+    "lemonade": Native(
+        "nas.strategies.lemonade:LEMONADE",
+        {"initial": (_COUNT, 15), "n_pc": (_COUNT, 30), "n_ac": (_COUNT, 15)},
+        (_at_most("n_ac", "n_pc"),), multi_objective=True),
 }
 # Optuna's samplers under short names; any other sampler class of ``optuna.samplers`` is reached as
 # ``optuna.<ClassName>`` (e.g. ``optuna.BruteForceSampler``), its keyword arguments from ``strategy_options``.
 OPTUNA: dict[str, str] = {
     "tpe": "TPESampler", "gp": "GPSampler", "qmc": "QMCSampler", "optuna_random": "RandomSampler",
-    "nsga2": "NSGAIISampler",
+    "nsga2": "NSGAIISampler", "motpe": "TPESampler",  # Optuna >= 4 runs MOTPE as TPE on a multi-objective study
 }
 STRATEGY_NAMES: tuple[str, ...] = (*NATIVE, *OPTUNA)
 # Short names accepted wherever a strategy is named.
-ALIASES: dict[str, str] = {"re": "regularized_evolution", "local": "local_search"}
+ALIASES: dict[str, str] = {"re": "regularized_evolution", "local": "local_search", "mo_re": "mo_regularized_evolution"}
 
 # Ranges of Optuna's sampler options, for an option of that name whose signature states only the plain type: ones
 # Optuna checks only when a sampler is built (population_size, swapping_prob, qmc_type), and ones it does not check
@@ -116,6 +134,13 @@ def resolve(name: str) -> str:
     allowed = [*STRATEGY_NAMES, *(f"{a} (= {n})" for a, n in ALIASES.items()), "optuna.<any sampler class>"]
     problem = f"{name!r} is an abstract base class, not a sampler" if cls is not None else f"unknown strategy {name!r}"
     raise ValueError(f"{problem}; allowed: {', '.join(allowed)}")
+
+
+def is_multi_objective(name: str) -> bool:
+    """Whether strategy ``name`` can search several objectives: the native ones declared so, and every Optuna
+    sampler but CMA-ES, which Optuna refuses on a multi-objective study (NSGA-II and MOTPE are built for one)."""
+    name = resolve(name)
+    return NATIVE[name].multi_objective if name in NATIVE else _optuna_class(name).__name__ != "CmaEsSampler"
 
 
 def strategy_class(name: str) -> type:
@@ -164,6 +189,6 @@ def constraints(name: str) -> tuple[Constraint, ...]:
 
 
 __all__ = [
-    "ALIASES", "NATIVE", "OPTUNA", "STRATEGY_NAMES", "Constraint", "Native", "constraints", "resolve",
-    "strategy_class", "strategy_parameters",
+    "ALIASES", "NATIVE", "OPTUNA", "STRATEGY_NAMES", "Constraint", "Native", "constraints", "is_multi_objective",
+    "resolve", "strategy_class", "strategy_parameters",
 ]

@@ -273,6 +273,7 @@ BREACHES = {
     ("mo_regularized_evolution", "sample_size"): {"population_size": 4, "sample_size": 5},
     ("lemonade", "n_ac"): {"n_pc": 4, "n_ac": 5},
     ("bananas", "batch"): {"candidates": 5},
+    ("bohb", "min_budget"): {"min_budget": 10.0},
     ("optuna.TPESampler", "group"): {"group": True},
 }
 

@@ -140,11 +140,12 @@ def evaluate(params: Params, report: Callable[[str], None] = print) -> dict[str,
     # The URLs come from params.yaml: the files earlier stages wrote show them without passwords.
     study = optuna.load_study(study_name=found["study_name"], storage=params.search.storage)
     trials = records(study)
+    retrained = read_output(RETRAIN_JSON, "retrain")
     search_files = write_search_reports(
-        study, trials, f"{found['strategy']} on {found['space']} / {metrics['dataset']}", folder
+        study, trials, f"{found['strategy']} on {found['space']} / {metrics['dataset']}", folder,
+        selected=retrained.get("trial_number"), reference=found.get("reference_point"),
     )
 
-    retrained = read_output(RETRAIN_JSON, "retrain")
     registered = retrained["mlflow"]
     uri = tracking_uri(params.tracking.uri)
     champion = promote_champion(uri, registered["registered_model"], registered["version"], metrics["dataset"],

@@ -19,6 +19,7 @@ from typing import Any
 
 import optuna
 import sqlalchemy
+from optuna.samplers._base import _CONSTRAINTS_KEY
 from optuna.trial import TrialState
 from sqlalchemy import event
 
@@ -143,6 +144,14 @@ def violation(values: dict[str, float], constraints: tuple[tuple[str, float], ..
     return total, broken
 
 
+def _record_violation(storage: Any, trial_id: int, over: float) -> None:
+    """Where strategies read a trial's constraint violation: our attribute, and Optuna's own key, which its samplers'
+    ``after_trial`` would write from ``constraints_func`` if the trial were told through ``study.tell`` (workers write
+    the storage directly, so no sampler's ``after_trial`` runs)."""
+    storage.set_trial_user_attr(trial_id, CONSTRAINTS_ATTR, over)
+    storage.set_trial_system_attr(trial_id, _CONSTRAINTS_KEY, (over,))
+
+
 def _epoch_writer(task: TrialTask, storage: Any, writer: ThreadPoolExecutor, writes: list[Any]) -> EpochCallback:
     """The callback that makes each epoch's validation accuracy an intermediate value (step = epochs trained); with
     a pruner, written at once and judged, else written while the next epoch trains."""
@@ -181,7 +190,7 @@ def run_trial(task: TrialTask) -> Outcome:
             storage.set_trial_user_attr(trial_id, COSTS_ATTR, costs)
         over, broken = violation(costs, task.constraints, directions)
         if task.constraints:
-            storage.set_trial_user_attr(trial_id, CONSTRAINTS_ATTR, over)
+            _record_violation(storage, trial_id, over)
         if over > 0:
             # Not trained: recorded as complete with the lowest accuracy and its violation, so samplers with a
             # constraints_func learn it is infeasible; reports and the front leave it out.
@@ -219,7 +228,7 @@ def run_trial(task: TrialTask) -> Outcome:
         values = tuple(result.val_accuracy if name == "val_accuracy" else costs[name] for name in directions)
         if task.constraints:  # a bound on accuracy is known only now
             over, broken = violation(dict(zip(directions, values)), task.constraints, directions)
-            storage.set_trial_user_attr(trial_id, CONSTRAINTS_ATTR, over)
+            _record_violation(storage, trial_id, over)
             if broken:
                 storage.set_trial_user_attr(trial_id, "infeasible", "; ".join(broken))
         storage.set_trial_user_attr(trial_id, "seconds", result.seconds)

@@ -1,4 +1,5 @@
-"""Plots people would rather look at than tables: search progress, the trials and the found architecture."""
+"""Plots people would rather look at than tables: search progress, the trials, the Pareto front of a multi-objective
+search and its hypervolume, and the found architecture."""
 
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import optuna  # noqa: E402
-from matplotlib.patches import FancyArrowPatch  # noqa: E402
-from optuna.visualization.matplotlib import plot_optimization_history  # noqa: E402
+import matplotlib.pyplot as plt
+import optuna
+from matplotlib.patches import FancyArrowPatch
+from optuna.visualization.matplotlib import plot_optimization_history
 
-from nas.spaces.macro import MacroArch  # noqa: E402
-from nas.spaces.nb201 import EDGES, NB201Arch  # noqa: E402
+from nas.estimation.objectives import OBJECTIVES
+from nas.search.pareto import costs, front_mask
+from nas.spaces.macro import MacroArch
+from nas.spaces.nb201 import EDGES, NB201Arch
 
 OP_COLORS = {
     "skip_connect": "tab:gray",
@@ -141,3 +145,108 @@ def _layer_label(layer) -> str:
 def architecture_plot(arch: NB201Arch | MacroArch, path: str | Path) -> Path:
     """The drawing that suits the architecture's space."""
     return cell_plot(arch, path) if isinstance(arch, NB201Arch) else layer_plot(arch, path)
+
+
+def pareto_front_plot(values: Sequence[Sequence[float]], directions: Sequence[str], names: Sequence[str],
+                      path: str | Path, *, front: Sequence[int] | np.ndarray | None = None, selected: int | None = None,
+                      infeasible: Sequence[int] | np.ndarray | None = None, title: str = "") -> Path:
+    """Every trial of a multi-objective search in objective space: the Pareto front drawn as a step line (the
+    boundary of what it dominates), the retrained member starred, trials that break a constraint in grey.
+
+    With two objectives, one panel; with three or more, one panel per pair of objectives, where the front members
+    (non-dominated on all objectives) are highlighted without a step line: a projected front is not a staircase.
+
+    Args:
+        values: one row per trial, one column per objective, in the objectives' own units and directions.
+        directions: ``"maximize"`` / ``"minimize"`` per objective.
+        names: the objectives' names (``nas.estimation.objectives.OBJECTIVES`` gives their units).
+        path: the PNG to write.
+        front: the front members (indices or a boolean mask); default: the non-dominated feasible trials.
+        selected: index of the member that is retrained.
+        infeasible: trials that break a constraint (indices or a boolean mask); never on the default front.
+        title: the figure's title.
+
+    Returns:
+        ``path``.
+    """
+    values = np.asarray(values, dtype=float).reshape(-1, len(directions))
+    n, k = values.shape
+    grey = _mask(infeasible, n)
+    on_front = _mask(front, n) if front is not None else _feasible_front(values, directions, grey)
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    cols = min(3, len(pairs))
+    rows = -(-len(pairs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(7 if k == 2 else 4.6 * cols, 4.4 if k == 2 else 4 * rows),
+                             squeeze=False)
+    for ax, (i, j) in zip(axes.flat, pairs):
+        for rows, style in ((grey, {"color": "lightgray", "label": "infeasible"}),
+                            (~grey & ~on_front, {"color": "tab:blue", "alpha": 0.6, "label": "trial"}),
+                            (on_front, {"color": "tab:red", "s": 30, "zorder": 3, "label": "Pareto front"})):
+            if rows.any():  # an empty group would still take a line in the legend
+                ax.scatter(values[rows, i], values[rows, j], **{"s": 18, **style})
+        if k == 2 and on_front.any():
+            order = np.argsort(values[on_front, i], kind="stable")
+            # The staircase turns at each member: along x first when x is minimised, along y first when maximised.
+            ax.plot(values[on_front, i][order], values[on_front, j][order], color="tab:red", lw=1.2,
+                    drawstyle="steps-post" if directions[i] == "minimize" else "steps-pre")
+        if selected is not None:
+            ax.scatter([values[selected, i]], [values[selected, j]], marker="*", s=260, color="gold",
+                       edgecolors="black", zorder=4, label=f"retrained: trial {selected}")
+        ax.set_xlabel(_objective_label(names[i], directions[i]))
+        ax.set_ylabel(_objective_label(names[j], directions[j]))
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(pairs):]:
+        ax.axis("off")
+    if n:
+        axes.flat[0].legend(loc="best", fontsize=8)
+    fig.suptitle(title or f"Pareto front: {on_front.sum()} of {n} trials")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def hypervolume_plot(history: Sequence[float], path: str | Path, *, reference: Sequence[float] | None = None,
+                     optimum: float | None = None, title: str = "") -> Path:
+    """Hypervolume of the front found after each trial (``nas.search.pareto.hypervolume_history``), with the
+    reference point it was measured from and, when known, the true front's hypervolume as a dashed line."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    trials = np.arange(1, len(history) + 1)
+    label = f"found front ({history[-1]:.4g} after {len(history)} trials)" if len(history) else "found front"
+    ax.plot(trials, history, drawstyle="steps-post", color="tab:blue", lw=1.5, label=label)
+    if optimum is not None:
+        ax.axhline(optimum, color="black", ls="--", lw=1, label=f"true front ({optimum:.4g})")
+    ax.set_xlabel("trials")
+    ax.set_ylabel("hypervolume")
+    where = f"reference point {tuple(round(float(r), 6) for r in reference)}" if reference is not None else ""
+    ax.set_title(title or "Hypervolume of the front, trial by trial" + (f"\n{where}" if where else ""), fontsize=10)
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def _feasible_front(values: np.ndarray, directions: Sequence[str], infeasible: np.ndarray) -> np.ndarray:
+    """The non-dominated rows among the feasible ones (Optuna's constrained studies rank infeasible trials last)."""
+    mask = np.zeros(len(values), dtype=bool)
+    feasible = np.flatnonzero(~infeasible)
+    mask[feasible] = front_mask(costs(values[feasible], directions))
+    return mask
+
+
+def _mask(rows: Sequence[int] | np.ndarray | None, n: int) -> np.ndarray:
+    """A boolean mask of ``n`` rows from a mask or a list of row indices (None: no row)."""
+    rows = np.asarray([] if rows is None else rows)
+    if rows.dtype == bool:
+        return rows.copy()
+    mask = np.zeros(n, dtype=bool)
+    mask[rows.astype(int)] = True
+    return mask
+
+
+def _objective_label(name: str, direction: str) -> str:
+    unit = OBJECTIVES[name].unit if name in OBJECTIVES else ""
+    return f"{name}" + (f" [{unit}]" if unit else "") + (" (higher is better)" if direction == "maximize"
+                                                          else " (lower is better)")

@@ -9,16 +9,22 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from nas.reports.plots import search_progress_plot, trials_plot
+from nas.reports.plots import hypervolume_plot, pareto_front_plot, search_progress_plot, trials_plot
+from nas.search import pareto
 
 
-def write_search_reports(study: optuna.Study, trials: Sequence[Any], title: str, folder: Path) -> list[Path]:
+def write_search_reports(study: optuna.Study, trials: Sequence[Any], title: str, folder: Path,
+                         selected: int | None = None, reference: dict[str, float] | None = None) -> list[Path]:
     """``trials.csv`` (one row per completed trial), ``search_progress.csv`` (best so far) and their plots
-    ``trials.png`` and ``search_progress.png``.
+    ``trials.png`` and ``search_progress.png``; for a multi-objective search also ``pareto_front.png`` (every trial,
+    the front, the retrained one starred) and ``hypervolume.png`` (after each trial).
 
     Args:
         study: the search's Optuna study.
-        trials: its completed trials in order, each with ``number``, ``arch``, ``val_accuracy`` and ``seconds``.
+        trials: its completed trials in order, each with ``number``, ``arch``, ``val_accuracy`` and ``seconds``
+            (and ``values`` by objective and ``feasible`` in a multi-objective search).
+        selected: number of the trial that was retrained.
+        reference: the hypervolume's reference point by objective (``models/search.json``).
     """
     folder.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(
@@ -29,16 +35,35 @@ def write_search_reports(study: optuna.Study, trials: Sequence[Any], title: str,
             "seconds": [round(t.seconds, 3) for t in trials],
         }
     )
+    objectives = dict(zip(study.metric_names or ["val_accuracy"], (d.name.lower() for d in study.directions)))
+    multi = len(objectives) > 1
+    if multi:
+        for name in objectives:
+            if name != "val_accuracy":
+                table[name] = [t.values[name] for t in trials]
+        table["feasible"] = [t.feasible for t in trials]
     table.to_csv(folder / "trials.csv", index=False)
     progress = pd.DataFrame({"trial": table["number"], "best_val_accuracy": table["val_accuracy"].cummax()})
     progress.to_csv(folder / "search_progress.csv", index=False)
-    return [
+    files = [
         folder / "trials.csv",
         folder / "search_progress.csv",
         search_progress_plot(study, folder / "search_progress.png", title),
         trials_plot(table["number"].tolist(), table["val_accuracy"].tolist(), table["seconds"].tolist(),
                     folder / "trials.png", title),
     ]
+    if multi and trials:
+        values = [[t.values[n] for n in objectives] for t in trials]
+        numbers = [t.number for t in trials]
+        files.append(pareto_front_plot(
+            values, list(objectives.values()), list(objectives), folder / "pareto_front.png",
+            infeasible=[i for i, t in enumerate(trials) if not t.feasible],
+            selected=numbers.index(selected) if selected in numbers else None, title=title))
+        reference = reference or pareto.reference_point(trials, objectives, {})
+        history = pareto.trial_hypervolumes(trials, objectives, reference)
+        files.append(hypervolume_plot(history, folder / "hypervolume.png", reference=list(reference.values()),
+                                      title=title))
+    return files
 
 
 def top_trials(trials: Sequence[Any], k: int = 10) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ negated first, ``costs(values, directions)``), as Optuna's multi-objective code 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -89,4 +90,37 @@ def hypervolume_history(cost: np.ndarray, reference: np.ndarray) -> list[float]:
     return history
 
 
-__all__ = ["costs", "crowding", "front_mask", "hypervolume", "hypervolume_history", "knee", "ranks"]
+def front_of(trials: Sequence[Any], objectives: dict[str, str]) -> list[Any]:
+    """The feasible trials (records with ``values`` by objective name and ``feasible``) no other one dominates, in
+    trial order."""
+    feasible = [t for t in trials if t.feasible]
+    if not feasible:
+        return []
+    cost = costs([[t.values[n] for n in objectives] for t in feasible], list(objectives.values()))
+    return [t for t, on in zip(feasible, front_mask(cost)) if on]
+
+
+def reference_point(trials: Sequence[Any], objectives: dict[str, str],
+                    constraints: dict[str, float]) -> dict[str, float]:
+    """Where the hypervolume is measured from: 0 for a maximised objective (accuracy); for a minimised one, its bound
+    in ``search.constraints`` or else 1.1 × the worst value among the feasible trials (nadir plus 10 %, the usual
+    choice when no natural bound exists)."""
+    feasible = [t for t in trials if t.feasible] or trials
+    out = {}
+    for name, direction in objectives.items():
+        if direction == "maximize":
+            out[name] = 0.0
+        else:
+            out[name] = constraints.get(name, 1.1 * max((t.values[name] for t in feasible), default=1.0))
+    return out
+
+
+def trial_hypervolumes(trials: Sequence[Any], objectives: dict[str, str], reference: dict[str, float]) -> list[float]:
+    """The hypervolume of the feasible trials' front after each trial, in trial order."""
+    directions = list(objectives.values())
+    cost = costs([[t.values[n] if t.feasible else np.inf for n in objectives] for t in trials], directions)
+    return hypervolume_history(cost, costs([list(reference.values())], directions)[0])
+
+
+__all__ = ["costs", "crowding", "front_mask", "front_of", "hypervolume", "hypervolume_history", "knee", "ranks",
+           "reference_point", "trial_hypervolumes"]

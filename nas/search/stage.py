@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 import torch
 import yaml
@@ -33,7 +32,7 @@ from nas.execution import executor
 from nas.execution.trial import Objective
 from nas.search import pareto
 from nas.search.pruners import Pruned, Pruning
-from nas.search.runner import TrialRecord, claim, open_study, run_search, settle
+from nas.search.runner import claim, open_study, run_search, settle
 from nas.spaces import SPACES, NetworkConfig
 from nas.stores import redact, sqlite_path
 from nas.strategies import make_sampler
@@ -184,30 +183,6 @@ def cost_measure(params: Params, data: PreparedData, device: str) -> CostMeasure
     return CostMeasure(s.space, network, tuple(data.manifest["image_shape"]), names, latency_device, s.latency_batch_size)
 
 
-def front(trials: list[TrialRecord], objectives: dict[str, str]) -> list[TrialRecord]:
-    """The feasible completed trials no other one dominates, in trial order."""
-    feasible = [t for t in trials if t.feasible]
-    if not feasible:
-        return []
-    cost = pareto.costs([[t.values[n] for n in objectives] for t in feasible], list(objectives.values()))
-    return [t for t, on in zip(feasible, pareto.front_mask(cost)) if on]
-
-
-def reference_point(trials: list[TrialRecord], objectives: dict[str, str],
-                    constraints: dict[str, float]) -> dict[str, float]:
-    """Where the hypervolume is measured from: 0 for a maximised objective (accuracy); for a minimised one, its bound
-    in ``search.constraints`` or else 1.1 × the worst value among the feasible trials (nadir plus 10 %, the usual
-    choice when no natural bound exists)."""
-    feasible = [t for t in trials if t.feasible] or trials
-    out = {}
-    for name, direction in objectives.items():
-        if direction == "maximize":
-            out[name] = 0.0
-        else:
-            out[name] = constraints.get(name, 1.1 * max((t.values[name] for t in feasible), default=1.0))
-    return out
-
-
 def _absolute(url: str) -> str:
     path = sqlite_path(url)
     return url if path is None else f"sqlite:///{Path(path).resolve()}"
@@ -241,7 +216,7 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
         options = {"min_budget": s.min_epochs, "max_budget": s.trained_epochs, "eta": s.reduction_factor, **options}
     try:
         sampler = make_sampler(s.strategy, space, s.seed, options, s.lag, directions=tuple(objectives.values()),
-                               cheap=measure.cheap(objectives) if measure else None)
+                               cheap=measure.cheap(objectives) if measure else None, constrained=bool(s.constraints))
     except (TypeError, ValueError) as exc:  # a check of the sampler's own that validation does not repeat
         raise UserError(f"search.strategy_options: {s.strategy} refuses them: {str(exc).splitlines()[0]}") from None
     # An unreachable cluster fails before anything is written; another search running this study, before the
@@ -292,7 +267,7 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
         raise UserError(f"search: none of the {len(trials)} completed trials meets search.constraints "
                         f"{s.constraints}; loosen them or search longer")
     best = max(feasible, key=lambda t: t.val_accuracy)
-    members = front(trials, objectives)
+    members = pareto.front_of(trials, objectives)
     summary = {
         "study_name": study_name,
         "storage": redact(s.storage),  # a DVC output: never a password (evaluate reads the URL from params.yaml)
@@ -312,14 +287,12 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
         summary["generations"] = generations
     final = {"best_val_accuracy": best.val_accuracy, "completed_trials": len(trials)}
     if len(objectives) > 1:
-        reference = reference_point(trials, objectives, s.constraints)
+        reference = pareto.reference_point(trials, objectives, s.constraints)
         summary["reference_point"] = reference
-        cost = pareto.costs([[t.values[n] if t.feasible else np.inf for n in objectives] for t in trials],
-                            list(objectives.values()))
-        history = pareto.hypervolume_history(cost, pareto.costs([list(reference.values())], list(objectives.values()))[0])
+        history = pareto.trial_hypervolumes(trials, objectives, reference)
         summary["hypervolume"] = history[-1]
         tracker.log_series("hypervolume", history)  # after each completed trial, in trial order
-        final |= {"hypervolume": history[-1], "front_size": len(members)}
+        final["front_size"] = len(members)  # the hypervolume is the series above: its last step is the final one
         report(f"[search] Pareto front: {len(members)} trial(s), hypervolume {history[-1]:.4g} (reference "
                f"{reference})")
     SEARCH_JSON.parent.mkdir(parents=True, exist_ok=True)

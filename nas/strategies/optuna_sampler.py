@@ -82,28 +82,39 @@ def observation(trial: FrozenTrial, arch: Any) -> Observation:
 
 
 class _TrialsView:
-    """A storage that shows only some trials of a study (the rest delegated unchanged): what a sampler may see."""
+    """A storage that shows only some trials of a study (the rest delegated unchanged): what a sampler may see.
 
-    def __init__(self, storage: optuna.storages.BaseStorage, numbers: set[int]) -> None:
-        self._storage, self._numbers = storage, numbers
+    ``curveless``: pruned trials are shown without their learning curves. Optuna's TPE ranks pruned trials by their
+    last intermediate value in the study's one direction, and fails in a multi-objective study ("A single direction
+    cannot be retrieved"); without a curve it ranks them below every completed trial."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, numbers: set[int], curveless: bool = False) -> None:
+        self._storage, self._numbers, self._curveless = storage, numbers, curveless
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._storage, name)
 
     def get_all_trials(self, study_id: int, deepcopy: bool = True,
                        states: Container[TrialState] | None = None) -> list[FrozenTrial]:
-        trials = self._storage.get_all_trials(study_id, deepcopy=deepcopy, states=states)
-        return [t for t in trials if t.number in self._numbers]
+        trials = [t for t in self._storage.get_all_trials(study_id, deepcopy=deepcopy, states=states)
+                  if t.number in self._numbers]
+        return [_curveless(t) if self._curveless and t.state == TrialState.PRUNED else t for t in trials]
 
     def get_n_trials(self, study_id: int, state: Any = None) -> int:
         return len(self.get_all_trials(study_id, deepcopy=False,
                                        states=None if state is None else (state if isinstance(state, tuple) else (state,))))
 
 
-def visible(study: optuna.Study, trials: list[FrozenTrial]) -> optuna.Study:
-    """``study`` as a sampler sees it when only ``trials`` have been told."""
+def _curveless(trial: FrozenTrial) -> FrozenTrial:
+    trial = copy.copy(trial)
+    trial.intermediate_values = {}
+    return trial
+
+
+def visible(study: optuna.Study, trials: list[FrozenTrial], curveless: bool = False) -> optuna.Study:
+    """``study`` as a sampler sees it when only ``trials`` have been told (``curveless``: see ``_TrialsView``)."""
     view = copy.copy(study)
-    view._storage = _TrialsView(study._storage, {t.number for t in trials})
+    view._storage = _TrialsView(study._storage, {t.number for t in trials}, curveless)
     view._thread_local = _ThreadLocalStudyAttribute()  # its own trial cache
     return view
 
@@ -182,7 +193,7 @@ class ReseededSampler(optuna.samplers.BaseSampler):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 self._inner = self._factory(seed=seed, **self._options)
-        view = visible(study, seen)
+        view = visible(study, seen, curveless=len(study.directions) > 1)
         self._inner.before_trial(view, trial)
         self._prepared = (trial._trial_id, view)
         return view

@@ -157,6 +157,8 @@ def retrain(params: Params, search_json: Path = Path("models/search.json"),
     checkpoint.unlink(missing_ok=True)
     summary = {
         "arch": found["best"]["arch"],
+        "trial_number": found["best"]["number"],
+        "select": r.select,
         "val_accuracy": history["val_accuracy"][-1],
         "train_seconds": history["seconds"],
         "device": device,

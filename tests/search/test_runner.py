@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import mlflow
 import optuna
 import pytest
 import yaml
@@ -65,12 +66,13 @@ def test_objective_error_fails_the_trial_and_propagates(tmp_path):
     assert trial.state == TrialState.FAIL and trial.intermediate_values == {1: 0.5}
 
 
-def _tiny_params(folder: Path, prepared: Path, storage: str) -> Path:
+def _tiny_params(folder: Path, prepared: Path, storage: str, pruner: str = "none") -> Path:
     params = {
         "data": {"out": str(prepared)},
         "search": {"strategy": "regularized_evolution", "strategy_options": {"population_size": 4, "sample_size": 2},
-                   "n_trials": 10, "epochs": 1, "channels": 4, "cells_per_stage": 1, "batch_size": 256,
-                   "storage": storage, "study_name": "resume"},
+                   "n_trials": 10, "epochs": 2, "channels": 4, "cells_per_stage": 1, "batch_size": 256,
+                   "storage": storage, "study_name": "resume",
+                   **({"pruner": pruner, "max_epochs": 3, "lag": 1} if pruner != "none" else {})},
         "tracking": {"experiment": "resume"},
     }
     path = folder / "params.yaml"
@@ -83,15 +85,18 @@ def _search(folder: Path, params: Path, env: dict) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_sigkill_mid_search_then_restart_ends_as_an_uninterrupted_search(tmp_path, prepared_digits, mlflow_uri):
+@pytest.mark.parametrize("pruner", ["none", "successive_halving"])
+def test_sigkill_mid_search_then_restart_ends_as_an_uninterrupted_search(pruner, tmp_path, prepared_digits,
+                                                                         mlflow_uri):
+    """With a pruner too: pruned trials are replayed to the strategy on resume, and pruned the same way."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri, "PYTHONPATH": str(Path(__file__).parents[2])}
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     for folder in (clean, killed):
         folder.mkdir()
     clean_storage, killed_storage = f"sqlite:///{clean / 'optuna.db'}", f"sqlite:///{killed / 'optuna.db'}"
-    reference = _search(clean, _tiny_params(clean, prepared_digits, clean_storage), env)
+    reference = _search(clean, _tiny_params(clean, prepared_digits, clean_storage, pruner), env)
 
-    params = _tiny_params(killed, prepared_digits, killed_storage)
+    params = _tiny_params(killed, prepared_digits, killed_storage, pruner)
     proc = _search(killed, params, env)
     deadline = time.monotonic() + 240
     while True:  # kill -9 while a trial is running, after a few have completed
@@ -101,9 +106,12 @@ def test_sigkill_mid_search_then_restart_ends_as_an_uninterrupted_search(tmp_pat
         except KeyError:
             trials = []
         states = [t.state for t in trials]
-        if states.count(TrialState.COMPLETE) >= 3 and states[-1] == TrialState.RUNNING:
+        if states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) >= 3 and states[-1] == TrialState.RUNNING:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            # The trial seen running may have finished in the moment before the kill.
+            after = optuna.load_study(study_name="resume", storage=killed_storage).get_trials(deepcopy=False)
+            lost = sum(t.state == TrialState.RUNNING for t in after)
             break
         time.sleep(0.01)
     assert proc.returncode == -signal.SIGKILL
@@ -111,19 +119,32 @@ def test_sigkill_mid_search_then_restart_ends_as_an_uninterrupted_search(tmp_pat
     restarted = _search(killed, params, env)
     out = restarted.communicate(timeout=240)[0]
     assert restarted.returncode == 0, out
-    assert "lost with their worker" in out  # found by its heartbeat
+    assert ("lost with their worker" in out) == (lost == 1), out  # found by its heartbeat
     reference_out = reference.communicate(timeout=240)[0]
     assert reference.returncode == 0, reference_out
 
     study = optuna.load_study(study_name="resume", storage=killed_storage)
     numbers = [t.number for t in study.get_trials()]
     assert len(numbers) == len(set(numbers))
-    complete = study.get_trials(states=(TrialState.COMPLETE,))
-    assert len(complete) == 10
-    assert len(study.get_trials(states=(TrialState.FAIL,))) == 1
-    expected = optuna.load_study(study_name="resume", storage=clean_storage).get_trials(states=(TrialState.COMPLETE,))
-    assert [t.params for t in complete] == [t.params for t in expected]
-    assert [t.value for t in complete] == [t.value for t in expected]
+    done = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    assert len(done) == 10
+    assert len(study.get_trials(states=(TrialState.FAIL,))) == lost
+    clean_study = optuna.load_study(study_name="resume", storage=clean_storage)
+    expected = clean_study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    assert [t.params for t in done] == [t.params for t in expected]
+    assert [(t.state, t.value, t.intermediate_values) for t in done] == [
+        (t.state, t.value, t.intermediate_values) for t in expected]
+    if pruner != "none":
+        pruned = clean_study.get_trials(states=(TrialState.PRUNED,))
+        assert pruned, "nothing was pruned: the test would not check what it is for"
+        # Each pruned trial's MLflow run: finished (not failed), tagged PRUNED with the epoch and the reason.
+        client = mlflow.MlflowClient(mlflow_uri)
+        runs = client.search_runs([client.get_experiment_by_name("resume").experiment_id],
+                                  "tags.optuna_trial_state = 'PRUNED'", max_results=1000)
+        assert len(runs) >= len(pruned)
+        for run in runs:
+            assert run.info.status == "FINISHED" and run.data.tags["prune_reason"]
+            assert run.data.metrics["pruned_at_epoch"] == int(run.data.tags["pruned_at_epoch"]) < 3
 
 
 @pytest.mark.parametrize("url", ["foo://bar", "sqlite:////proc/no/such/dir.db"])

@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 from nas.spaces import SPACES
 from nas.strategies import STRATEGIES, STRATEGY_NAMES, make_sampler, make_strategy
+from nas.strategies.base import unpack
 from tests.spaces import corrupted
 
 OPTIONS = {"regularized_evolution": {"population_size": 5, "sample_size": 2}, "tpe": {"n_startup_trials": 5},
@@ -96,7 +97,7 @@ def test_proposals_are_valid(strategy_name, space_name, space, score):
     each trial's logged params decode to the architecture the trial built."""
     strategy = make_strategy(strategy_name, space, 0, OPTIONS.get(strategy_name))
     for _ in range(25):
-        arch = strategy.ask()
+        arch, _budget = unpack(strategy.ask())  # a multi-fidelity strategy proposes a budget too
         assert space.is_valid(arch), arch
         assert space.decode(space.encode(arch)) == arch and space.from_params(space.to_params(arch)) == arch
         assert not space.is_valid(CORRUPT[space_name](arch))
@@ -142,14 +143,14 @@ def test_native_replay_rebuilds_the_same_state(name, space, score):
     original = STRATEGIES[name](space, seed=5, **OPTIONS.get(name, {}))
     log = []
     for _ in range(12):
-        arch = original.ask()
+        arch, _budget = unpack(original.ask())
         original.tell(arch, score(arch))
         log.append((arch, score(arch)))
     rebuilt = STRATEGIES[name](space, seed=5, **OPTIONS.get(name, {}))
     rebuilt.replay(log)
     for _ in range(10):
-        a, b = original.ask(), rebuilt.ask()
-        assert a == b
+        (a, budget_a), (b, budget_b) = unpack(original.ask()), unpack(rebuilt.ask())
+        assert (a, budget_a) == (b, budget_b)
         original.tell(a, score(a))
         rebuilt.tell(b, score(b))
 

@@ -104,3 +104,27 @@ def test_cli_without_tracking(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["bench", "--strategies", "local", "--runs", "2", "--budget-s", "1000", "--out", "o", "--no-tracking"]) == 0
     assert (tmp_path / "o" / "summary.csv").is_file() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_cli_multi_fidelity_end_to_end(tmp_path, mlflow_uri):
+    assert main(["bench", "--strategies", "bohb,random", "--runs", "2", "--budget-s", "6000", "--fidelity", "multi",
+                 "--out", "o", "--tracking-uri", mlflow_uri]) == 0
+    results = pd.read_csv(tmp_path / "o" / "results.csv")
+    assert list(results.columns)[-1] == "queries_200" and len(results) == 4
+    bohb, random = results[results.strategy == "bohb"], results[results.strategy == "random"]
+    assert (bohb["queries_200"] >= 1).all() and (random["queries_200"] == 0).all()
+    assert (results["sim_time_s"] <= 6000).all()
+    client = MlflowClient(mlflow_uri)
+    parent = client.search_runs([client.get_experiment_by_name("nas-bench").experiment_id], "tags.nas_role = 'bench'")
+    assert [r.data.params["fidelity"] for r in parent] == ["multi"]
+
+
+def test_an_unknown_fidelity_is_refused_before_anything_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:  # argparse's own error, as one line
+        main(["bench", "--fidelity", "double", "--out", "o", "--no-tracking"])
+    err = capsys.readouterr().err.splitlines()
+    assert exit_.value.code == 2 and len(err) == 1 and "--fidelity: invalid choice: 'double'" in err[0]
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(UserError, match="--fidelity 'double': allowed single, multi"):
+        check_arguments(1, 1000, tmp_path / "o", fidelity="double")

@@ -1,0 +1,138 @@
+"""Multi-fidelity on real training: the same strategy and seed on mnist5k with and without Hyperband, over the same
+wall-clock budget; how many architectures each evaluates, and the test accuracy of each one's best architecture
+after the same retraining.
+
+Each search is the real search stage (``nas.search.stage.search``: Optuna SQLite storage, MLflow SQLite store) with
+``search.timeout_s`` as the budget (``n_trials`` never binds; the trial running when time is up finishes, so a search
+may overrun by up to one trial: its own wall time is printed), one worker and ``lag: 1``. The plain search trains
+every trial for ``--epochs``; the Hyperband one (Li et al. 2017, Optuna's ``HyperbandPruner`` over
+``--min-epochs .. --epochs`` with ``--reduction-factor``) stops the trials that fall behind at each rung, so a
+completed trial of either search has trained the same epochs and their best val accuracies compare. The best completed
+trial of each is then retrained by the retrain stage (``nas.training.retrain.retrain``, same settings for both) and
+scored on the test split as the evaluate stage does (``predict`` on the normalised test images); the retrain runs on
+one thread, as the trials do, so the same architecture gets the same test accuracy in both.
+
+Regularized evolution runs with population 10 and tournament 3 (``--options`` to change) so that the plain search,
+which evaluates about 15-20 architectures in the default budget, evolves for some of them instead of only sampling.
+
+Usage: python benchmarks/multi_fidelity.py [--budget-s 600] [--epochs 9] [--retrain-epochs 10] [--strategy ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from nas.config import Params
+from nas.data import load_prepared, normalize, prepare
+
+RE_OPTIONS = {"population_size": 10, "sample_size": 3}
+
+
+def test_accuracy(params: Params) -> float:
+    """Accuracy of ``models/best.pt`` (the retrained network) on the prepared test split."""
+    from nas.training import predict
+    from nas.training.retrain import BEST_PT, load_checkpoint
+
+    model, ckpt = load_checkpoint(BEST_PT)
+    data = load_prepared(params.data.out, params.data)
+    with torch.inference_mode():
+        pred = predict(model, normalize(data.test.x, ckpt["manifest"]))
+    return (pred == data.test.y).float().mean().item()
+
+
+def run(name: str, raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Search then retrain in ``folder`` (each writes its ``models/`` there); what the benchmark prints."""
+    from nas.search.stage import search
+    from nas.training.retrain import retrain
+
+    folder.mkdir()
+    os.chdir(folder)
+    params = Params.model_validate(raw)
+    print(f"\n=== {name}: {params.search.strategy}, pruner {params.search.pruner}, budget "
+          f"{params.search.timeout_s:g} s ===", flush=True)
+    start = time.perf_counter()
+    found = search(params, lambda line: print(line, flush=True))
+    search_s = time.perf_counter() - start
+    study = optuna.load_study(study_name=found["study_name"], storage=params.search.storage)
+    trials = study.get_trials(deepcopy=False)
+    completed = [t for t in trials if t.state == TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    # One thread, as the trials train: on a shared machine two threads contend, and both retrains run alike.
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    retrain(params, report=lambda line: print(line, flush=True))
+    retrain_s = time.perf_counter() - start
+    return {"archs": len(completed) + len(pruned), "completed": len(completed), "pruned": len(pruned),
+            "failed": sum(t.state == TrialState.FAIL for t in trials),
+            "epochs": sum(t.last_step or 0 for t in completed + pruned),
+            "best_val": found["best"]["val_accuracy"], "arch": found["best"]["arch"],
+            "test_acc": test_accuracy(params), "search_s": search_s, "retrain_s": retrain_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--strategy", default="regularized_evolution")
+    parser.add_argument("--options", type=json.loads, default=None,
+                        help="strategy_options as JSON (default: population 10, tournament 3 for "
+                             "regularized_evolution, else {})")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--budget-s", type=float, default=600.0, help="wall-clock budget of each search")
+    parser.add_argument("--epochs", type=int, default=9, help="epochs of a plain trial; Hyperband's max_epochs")
+    parser.add_argument("--min-epochs", type=int, default=1)
+    parser.add_argument("--reduction-factor", type=int, default=3)
+    parser.add_argument("--retrain-epochs", type=int, default=10)
+    parser.add_argument("--retrain-channels", type=int, default=16)
+    parser.add_argument("--retrain-cells", type=int, default=2)
+    parser.add_argument("--dataset", default="mnist5k")
+    args = parser.parse_args()
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    options = args.options if args.options is not None else (
+        RE_OPTIONS if args.strategy in ("regularized_evolution", "re") else {})
+    here = Path.cwd()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        os.chdir(base)
+        search_keys = {"strategy": args.strategy, "strategy_options": options, "seed": args.seed,
+                       "n_trials": 1_000_000, "epochs": args.epochs, "timeout_s": args.budget_s, "workers": 1,
+                       "lag": 1, "storage": f"sqlite:///{base / 'optuna.db'}"}
+        raw = {"data": {"dataset": args.dataset, "out": str(base / "prepared"), "root": str(base / "raw")},
+               "search": search_keys,
+               "retrain": {"epochs": args.retrain_epochs, "channels": args.retrain_channels,
+                           "cells_per_stage": args.retrain_cells, "seed": args.seed},
+               "tracking": {"uri": f"sqlite:///{base / 'mlflow.db'}", "model_name": f"nas-{args.dataset}"}}
+        prepare(Params.model_validate(raw).data)
+        hyperband = {"pruner": "hyperband", "min_epochs": args.min_epochs, "max_epochs": args.epochs,
+                     "reduction_factor": args.reduction_factor}
+        results["plain"] = run("plain", raw, base / "plain")
+        results["hyperband"] = run("hyperband", raw | {"search": search_keys | hyperband}, base / "hyperband")
+        os.chdir(here)
+    print(f"\n=== {args.strategy} (seed {args.seed}) on {args.dataset}, {args.budget_s:g} s per search, "
+          f"{args.epochs} epochs per full trial, {os.cpu_count()} cores ===")
+    print(f"{'search':<10} {'archs':>6} {'compl.':>6} {'pruned':>6} {'epochs':>6} {'search s':>8} {'best val':>8} "
+          f"{'test acc':>8}  best architecture")
+    for name, r in results.items():
+        print(f"{name:<10} {r['archs']:>6} {r['completed']:>6} {r['pruned']:>6} {r['epochs']:>6} "
+              f"{r['search_s']:>8.0f} {r['best_val']:>8.4f} {r['test_acc']:>8.4f}  {r['arch']}")
+    plain, hb = results["plain"], results["hyperband"]
+    speedup = hb["archs"] / plain["archs"]
+    delta = 100 * (hb["test_acc"] - plain["test_acc"])
+    print(f"RESULT speedup={speedup:.2f} acc_delta={delta:+.2f} archs_hyperband={hb['archs']} "
+          f"archs_plain={plain['archs']} test_acc_hyperband={hb['test_acc']:.4f} test_acc_plain={plain['test_acc']:.4f} "
+          f"epochs_hyperband={hb['epochs']} epochs_plain={plain['epochs']} best_val_hyperband={hb['best_val']:.4f} "
+          f"best_val_plain={plain['best_val']:.4f} same_arch={str(hb['arch'] == plain['arch']).lower()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""A multi-objective, hardware-aware search stage on real training: costs measured on the deployed network before
+training, a hard bound skips what breaks it, the front and its hypervolume reach search.json, MLflow and the
+report, and retrain.select picks a front member."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from nas.config import Params
+from nas.errors import UserError
+from nas.estimation.cost import count_params
+from nas.reports import write_search_reports
+from nas.search import pareto, records
+from nas.search.stage import SEARCH_JSON, search
+from nas.spaces import SPACES, NetworkConfig
+from nas.training.retrain import select
+
+
+def test_a_constrained_two_objective_search_with_pruning(prepared_digits, mlflow_uri, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    params = Params.model_validate({
+        "data": {"out": str(prepared_digits)},
+        "search": {"strategy": "mo_re", "strategy_options": {"population_size": 4, "sample_size": 2},
+                   "objectives": ["val_accuracy", {"params": "minimize"}], "constraints": {"params": 60000.0},
+                   "pruner": "successive_halving", "min_epochs": 1, "max_epochs": 3, "n_trials": 10, "lag": 1,
+                   "channels": 4, "batch_size": 256, "storage": storage},
+        "retrain": {"channels": 8, "cells_per_stage": 1, "select": "knee"},
+    })
+    lines: list[str] = []
+    summary = search(params, lines.append)
+    study = optuna.load_study(study_name=summary["study_name"], storage=storage)
+    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    assert study.metric_names == ["val_accuracy", "params"]
+
+    # params is measured on the network the retrain stage builds (channels 8, one cell per stage), not the search's.
+    space = SPACES["nb201"]
+    for trial in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        deployed = space.build(space.decode(trial.user_attrs["arch"]), NetworkConfig(8, 1, 1, 10))
+        assert trial.user_attrs["costs"]["params"] == count_params(deployed)
+        assert ("infeasible" in trial.user_attrs) == (count_params(deployed) > 60000)
+        if "infeasible" in trial.user_attrs:
+            assert not trial.intermediate_values and f"params {count_params(deployed):.4g} breaks" in " ".join(lines)
+
+    trials = records(study)
+    front = pareto.front_of(trials, summary["objectives"])
+    assert [m["number"] for m in summary["front"]] == [t.number for t in front] and front
+    assert all(t.feasible and t.values["params"] <= 60000 for t in front)
+    assert summary["reference_point"] == {"val_accuracy": 0.0, "params": 60000.0}  # the bound is the reference
+
+    client = MlflowClient(mlflow_uri)
+    history = client.get_metric_history(summary["mlflow"]["parent_run_id"], "hypervolume")
+    assert len(history) == len(trials) and history[-1].value == pytest.approx(summary["hypervolume"])
+    assert [h.value for h in history] == sorted(h.value for h in history)  # a front only grows
+
+    chosen = select(json.loads(SEARCH_JSON.read_text()), "knee")
+    assert chosen["number"] in {t.number for t in front}
+    files = write_search_reports(study, trials, "mo", tmp_path / "reports", selected=chosen["number"],
+                                 reference=summary["reference_point"])
+    assert {f.name for f in files} >= {"pareto_front.png", "hypervolume.png"}
+
+
+def _found(front, objectives=None):
+    objectives = objectives or {"val_accuracy": "maximize", "latency_ms": "minimize"}
+    members = [{"number": i, "arch": f"a{i}", "values": dict(zip(objectives, v))} for i, v in enumerate(front)]
+    best = max(members, key=lambda m: m["values"]["val_accuracy"])
+    return {"best": {**best, "val_accuracy": best["values"]["val_accuracy"]}, "front": members,
+            "objectives": objectives}
+
+
+def test_retrain_select_best_knee_and_under_a_bound():
+    found = _found([(0.90, 1.0), (0.95, 1.5), (0.96, 4.0), (0.97, 9.0)])
+    assert select(found, "best")["number"] == 3
+    assert select(found, "knee")["number"] == 1  # most of the accuracy for little latency
+    assert select(found, "under:latency_ms=5")["number"] == 2
+    assert select(found, "under:latency_ms=1.2")["val_accuracy"] == 0.90
+    with pytest.raises(UserError, match=r"retrain.select: no member of the Pareto front has latency_ms within 0.5 "
+                                        r"\(the closest has 1\)"):
+        select(found, "under:latency_ms=0.5")
+    with pytest.raises(UserError, match="retrain.select: flops is not an objective"):
+        select(found, "under:flops=5")
+    single = {"best": {"number": 4, "arch": "x", "val_accuracy": 0.9}}  # a single-objective search.json
+    assert select(single, "knee") == select(single, "best") == single["best"]

@@ -1,0 +1,181 @@
+"""Multi-objective regularized evolution and LEMONADE: who becomes a parent, what is kept, and replay."""
+
+import numpy as np
+import optuna
+import pytest
+
+from nas.spaces import SPACES
+from nas.spaces.nb201 import NB201Arch
+from nas.strategies import make_sampler, make_strategy
+from nas.strategies.base import Observation
+from nas.strategies.lemonade import LEMONADE, inverse_density
+from nas.strategies.mo_regularized_evolution import MORegularizedEvolution, crowded_order
+from nas.strategies.optuna_sampler import violation
+from nas.strategy_registry import is_multi_objective
+
+space = SPACES["nb201"]
+TWO = ("maximize", "minimize")
+# Architectures 6 op changes apart from each other: a child one mutation from one of them is from no other.
+UNIFORM = [NB201Arch((op,) * 6) for op in ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")]
+
+
+def parent_of(child: NB201Arch) -> int:
+    """Index in UNIFORM of the architecture ``child`` is one mutation from."""
+    (index,) = [i for i, a in enumerate(UNIFORM) if sum(x != y for x, y in zip(a.ops, child.ops)) == 1]
+    return index
+
+
+def objectives(arch: NB201Arch) -> tuple[float, float]:
+    """A synthetic (accuracy, params) trade-off: convolutions buy accuracy and cost parameters."""
+    conv = sum(op.startswith("nor_conv") for op in arch.ops)
+    return 50.0 + 5.0 * conv + sum(op == "skip_connect" for op in arch.ops), 0.1 + 0.2 * conv
+
+
+def play(strategy, steps: int, log: list | None = None) -> list:
+    """Asks and observes ``steps`` times (every 7th trial pruned, every 11th failed, every 5th infeasible)."""
+    proposals = []
+    for i in range(steps):
+        arch = strategy.ask()
+        proposals.append(arch)
+        values = objectives(arch)
+        if i % 11 == 10:
+            observation = Observation(arch, (), state="failed")
+        elif i % 7 == 6:
+            observation = Observation(arch, (values[0] - 10.0, values[1]), budget=3, state="pruned")
+        else:
+            observation = Observation(arch, values, feasible=i % 5 != 4)
+        strategy.observe(observation)
+        if log is not None:
+            log.append(observation)
+    return proposals
+
+
+def test_crowded_order_ranks_fronts_then_spread_and_infeasible_last():
+    cost = np.array([[0.0, 3.0], [1.0, 2.0], [2.0, 1.0], [3.0, 0.0], [3.0, 3.0], [-1.0, -1.0]])
+    rank, distance = crowded_order(cost, np.array([True, True, True, True, True, False]))
+    assert rank.tolist() == [0, 0, 0, 0, 1, 2]  # the infeasible row dominates everything and still ranks last
+    assert np.isinf(distance[[0, 3]]).all() and np.isfinite(distance[[1, 2]]).all()  # the front's extremes first
+
+
+def test_tournament_prefers_front_members():
+    """Members 0, 1 are on the front; 2 is dominated by 1, 3 and 4 by both. With S = P drawn with replacement a
+    sample holds no front member with probability (3/5)^5 < 8 %."""
+    values = [(60.0, 0.1), (70.0, 0.5), (65.0, 0.6), (50.0, 0.9), (40.0, 1.0)]
+    re = MORegularizedEvolution(space, seed=0, directions=TWO, population_size=5, sample_size=5)
+    re.replay([Observation(a, v) for a, v in zip(UNIFORM, values)])
+    parents = [parent_of(re.ask()) for _ in range(300)]
+    assert sum(p in (0, 1) for p in parents) > 0.85 * 300
+    assert {0, 1} <= set(parents)  # both ends of the front breed (crowding distance ties them)
+
+
+def test_infeasible_members_rank_below_feasible_ones():
+    values = [(99.0, 0.0), (50.0, 1.0), (40.0, 2.0), (30.0, 3.0), (20.0, 4.0)]
+    re = MORegularizedEvolution(space, seed=0, directions=TWO, population_size=5, sample_size=5)
+    re.replay([Observation(a, v, feasible=i > 0) for i, (a, v) in enumerate(zip(UNIFORM, values))])
+    parents = [parent_of(re.ask()) for _ in range(300)]
+    assert parents.count(0) == 0  # it dominates all, but breaks a constraint: chosen only if the sample is all it
+    assert parents.count(1) > 0.5 * 300
+
+
+def test_failed_trials_are_not_members_pruned_ones_are():
+    re = MORegularizedEvolution(space, seed=0, directions=TWO, population_size=5, sample_size=2)
+    re.observe(Observation(UNIFORM[0], (), state="failed"))
+    re.observe(Observation(UNIFORM[1], (40.0, 0.3), budget=2, state="pruned"))
+    assert [m[0] for m in re.population] == [UNIFORM[1]]
+    with pytest.raises(ValueError, match="1 values for 2 objectives"):
+        re.observe(Observation(UNIFORM[2], (40.0,)))
+
+
+def test_inverse_density_favours_sparse_points_and_survives_degenerate_sets():
+    points = np.array([[0.10], [0.11], [0.12], [0.13], [1.0]])
+    weights = inverse_density(points, points)
+    assert weights.argmax() == 4 and weights[4] == 1.0 and (weights[:4] < 0.5).all()
+    candidates = inverse_density(points, np.array([[0.115], [0.6]]))
+    assert candidates[1] > 2 * candidates[0]  # a child between the cluster and the outlier is the one to train
+    for degenerate in (np.array([[0.3]]), np.array([[0.3], [0.3], [0.3]]), np.zeros((4, 0))):
+        assert inverse_density(degenerate, degenerate).tolist() == [1.0] * len(degenerate)
+    collinear = np.array([[0.1, 0.2], [0.2, 0.4], [0.3, 0.6]])  # a singular covariance for a full-matrix KDE
+    assert np.isfinite(inverse_density(collinear, collinear)).all()
+
+
+def test_lemonade_parents_favour_the_sparse_part_of_the_front():
+    """The front: four architectures crowded at small sizes and one alone at a large size. Parents are drawn
+    ∝ 1 / density, so the lone one breeds far more than a fifth of the children."""
+    values = [(60.0, 0.10), (61.0, 0.11), (62.0, 0.12), (63.0, 0.13), (80.0, 1.0)]
+    sizes = dict(zip(UNIFORM, (v[1] for v in values)))
+    counts = np.zeros(5)
+    for seed in range(20):
+        lemonade = LEMONADE(space, seed=seed, directions=TWO, initial=5, n_pc=10, n_ac=10,
+                            cheap=lambda arch: (None, sizes.get(arch, 0.5)))
+        lemonade.replay([Observation(a, v) for a, v in zip(UNIFORM, values)])
+        for _ in range(10):
+            counts[parent_of(lemonade.ask())] += 1
+    assert counts[4] / counts.sum() > 0.4 and (counts[:4] > 0).all()
+
+
+def test_lemonade_accepts_children_in_sparse_regions_of_the_cheap_objectives():
+    """The population's sizes are crowded around 0.12; a child that changed one of the first three edges has size 5
+    (far from them), one that changed one of the last three, 0.12: those accepted for training are mostly the far
+    ones, though half the children generated are each."""
+    sizes = dict(zip(UNIFORM, (0.10, 0.11, 0.12, 0.13, 0.14)))
+
+    def cheap(arch):
+        return (None, sizes.get(arch, 5.0 if len(set(arch.ops[:3])) > 1 else 0.12))
+
+    far = 0
+    for seed in range(10):
+        lemonade = LEMONADE(space, seed=seed, directions=TWO, initial=5, n_pc=30, n_ac=5, cheap=cheap)
+        lemonade.replay([Observation(a, (60.0 + i, sizes[a])) for i, a in enumerate(UNIFORM)])
+        far += sum(cheap(lemonade.ask())[1] == 5.0 for _ in range(5))
+    assert far > 0.8 * 50
+
+
+def test_lemonade_advances_a_generation_only_when_all_of_it_is_observed():
+    lemonade = LEMONADE(space, seed=0, directions=TWO, initial=4, n_pc=6, n_ac=3)
+    first = [lemonade.ask() for _ in range(4)]
+    extra = lemonade.ask()  # a fifth worker: a proposal outside the generation, which does not advance
+    assert lemonade.generation == 0 and extra not in first
+    for arch in [*first[:3], extra]:
+        lemonade.observe(Observation(arch, objectives(arch)))
+    lemonade.ask()
+    assert lemonade.generation == 0  # one of the first generation is still out
+    lemonade.observe(Observation(first[3], objectives(first[3])))
+    lemonade.ask()
+    assert lemonade.generation == 1
+
+
+def test_lemonade_keeps_only_the_feasible_front():
+    lemonade = LEMONADE(space, seed=0, directions=TWO, initial=4)
+    lemonade.replay([Observation(UNIFORM[0], (90.0, 0.1), feasible=False), Observation(UNIFORM[1], (60.0, 0.5)),
+                     Observation(UNIFORM[2], (70.0, 0.4)), Observation(UNIFORM[3], (20.0, 0.9), state="failed")])
+    assert [m[0] for m in lemonade.population] == [UNIFORM[2]]  # 1 is dominated, 0 infeasible, 3 failed
+
+
+@pytest.mark.parametrize("cls", [MORegularizedEvolution, LEMONADE])
+def test_same_seed_same_proposals_and_replay_rebuilds_the_state(cls):
+    def make(seed):
+        return cls(space, seed=seed, directions=TWO, cheap=lambda arch: (None, objectives(arch)[1]))
+
+    a, b, c = make(3), make(3), make(4)
+    log: list = []
+    assert play(a, 60, log) == play(b, 60)
+    assert play(make(3), 60) != play(c, 60)
+    rebuilt = make(3)
+    rebuilt.replay(log)
+    assert play(a, 30) == play(rebuilt, 30)
+
+
+def test_registry_and_factories_pass_the_objectives():
+    assert is_multi_objective("mo_re") and is_multi_objective("lemonade") and is_multi_objective("motpe")
+    assert not is_multi_objective("regularized_evolution") and not is_multi_objective("bananas")
+    def cheap(arch):
+        return (None, 1.0)
+
+    strategy = make_strategy("mo_re", space, 0, directions=TWO, cheap=cheap)
+    assert strategy.directions == TWO and strategy.cheap is cheap
+    assert make_sampler("lemonade", space, 0, directions=TWO).strategy.directions == TWO
+    nsga2 = make_strategy("nsga2", space, 0, directions=TWO)
+    assert nsga2.study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    assert nsga2.study.sampler._constraints_func is violation
+    assert make_strategy("nsga2", space, 0).study.sampler._constraints_func is None  # single-objective: unchanged
+    assert make_sampler("motpe", space, 0, directions=TWO)._options["constraints_func"] is violation
