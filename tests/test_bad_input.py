@@ -146,6 +146,33 @@ CASES: dict[str, Case] = {
         nas("search"), r"search.strategy_options.population_size: not an option of tpe \(allowed: .*\); options are "
         r"per strategy: set strategy_options: \{\} when switching strategies",
         params_set(search__strategy="tpe", search__strategy_options={"population_size": 10, "sample_size": 3})),
+    # multi-fidelity and multi-objective search
+    "an unknown objective": Case(
+        nas("search"), r"search.objectives: unknown objective 'energy_mj'; allowed: val_accuracy, params, .*latency_ms",
+        params_set(search__objectives=["val_accuracy", "energy_mj"])),
+    "an unknown direction": Case(
+        nas("search"), r"search.objectives: direction of latency_ms must be one of maximize, minimize \(got 'low'\)",
+        params_set(search__objectives=["val_accuracy", {"latency_ms": "low"}])),
+    "a constraint on an objective not searched": Case(
+        nas("search"), r"search.constraints: latency_ms is not an objective of this search \(objectives: val_accuracy, "
+        r"params\)", params_set(search__objectives=["val_accuracy", "params"], search__strategy="nsga2",
+                                search__constraints={"latency_ms": 5.0}, **NO_STRATEGY_OPTIONS)),
+    "min_epochs above max_epochs": Case(
+        nas("search"), r"search.min_epochs: must be at most max_epochs \(3\) \(got 5\)",
+        params_set(search__pruner="hyperband", search__min_epochs=5, search__max_epochs=3)),
+    "a pruner a multi-objective study cannot use": Case(
+        nas("search"), r"search.pruner: hyperband cannot rank a multi-objective search .*allowed with several "
+        r"objectives: none, successive_halving",
+        params_set(search__objectives=["val_accuracy", "flops"], search__strategy="nsga2",
+                   search__pruner="hyperband", **NO_STRATEGY_OPTIONS)),
+    "a single-objective strategy with several objectives": Case(
+        nas("search"), r"search.strategy: regularized_evolution optimises one objective; with several objectives "
+        r"\(val_accuracy, params\) use one of mo_regularized_evolution, lemonade",
+        params_set(search__objectives=["val_accuracy", "params"], search__strategy="regularized_evolution",
+                   **NO_STRATEGY_OPTIONS)),
+    "retrain.select on an objective not searched": Case(
+        nas("retrain"), r"retrain.select: latency_ms is not an objective of the search",
+        params_set(retrain__select="under:latency_ms=5")),
     "an unknown strategy": Case(nas("validate"), r"search.strategy: unknown strategy 'evolution'; allowed: random",
                                 params_set(search__strategy="evolution", **NO_STRATEGY_OPTIONS)),
     "invalid YAML": Case(nas("validate"), r"params.yaml: not valid YAML", params_text("search: [1\n")),

@@ -61,6 +61,7 @@ class TrialRecord:
     seconds: float
     values: dict[str, float] | None = None  # every objective, by name
     feasible: bool = True  # within search.constraints
+    budget: float | None = None  # epochs a multi-fidelity strategy chose (None: the search's own)
 
 
 def open_study(storage: str, name: str, sampler: optuna.samplers.BaseSampler, identity: dict[str, Any],
@@ -158,7 +159,7 @@ def records(study: optuna.Study) -> list[TrialRecord]:
     return [
         TrialRecord(t.number, t.user_attrs["arch"], float(t.values[names.index("val_accuracy")]),
                     float(t.user_attrs.get("seconds", 0.0)), dict(zip(names, map(float, t.values))),
-                    t.user_attrs.get(CONSTRAINTS_ATTR, 0.0) <= 0)
+                    t.user_attrs.get(CONSTRAINTS_ATTR, 0.0) <= 0, t.user_attrs.get(BUDGET_ATTR))
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     ]
 
@@ -290,9 +291,10 @@ def _run(study: optuna.Study, space: Any, objective: Objective, n_trials: int, r
                 trial.set_user_attr("arch", space.encode(arch))
                 budget = trial.user_attrs.get(BUDGET_ATTR)  # a multi-fidelity strategy's proposal
                 future = submit(run_trial, TrialTask(storage_url or study._storage, trial._trial_id, trial.number,
-                                                     arch, objective, None if budget is None else int(budget),
+                                                     arch, objective, None if budget is None else max(1, round(budget)),
                                                      study_name=study.study_name, **task))
-                running[trial.number] = (trial, slot, space.encode(arch))
+                shown = space.encode(arch) + ("" if budget is None else f"  ({max(1, round(budget))} epochs)")
+                running[trial.number] = (trial, slot, shown)
                 future.add_done_callback(lambda f, n=trial.number: finished.put((n, f)))
             try:
                 number, future = finished.get(timeout=HEARTBEAT_S)

@@ -266,7 +266,8 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
     if not feasible:
         raise UserError(f"search: none of the {len(trials)} completed trials meets search.constraints "
                         f"{s.constraints}; loosen them or search longer")
-    best = max(feasible, key=lambda t: t.val_accuracy)
+    # A multi-fidelity strategy's best is the most accurate at the largest budget it trained (BOHB's incumbent).
+    best = max(feasible, key=lambda t: (t.budget or 0, t.val_accuracy))
     members = pareto.front_of(trials, objectives)
     summary = {
         "study_name": study_name,
