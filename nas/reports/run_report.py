@@ -39,8 +39,9 @@ def write_report(path: Path, *, manifest: dict[str, Any], found: dict[str, Any],
         "",
         "![trials](trials.png)",
         "",
+        *_pareto_lines(found, retrained),
         "## Found architecture",
-        f"`{found['best']['arch']}`",
+        f"`{retrained.get('arch', found['best']['arch'])}`",
         "",
         "![architecture](best_arch.png)",
         "",
@@ -77,3 +78,27 @@ def without_images(markdown: str) -> str:
     """The report for a page that cannot reach the PNG files next to it (a Prefect artifact): each image becomes
     its caption and file name."""
     return re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", r"*\1: \2*", markdown)
+
+
+def _pareto_lines(found: dict[str, Any], retrained: dict[str, Any]) -> list[str]:
+    """The front of a multi-objective search, and which member was retrained (``retrain.select``)."""
+    objectives = found.get("objectives") or {}
+    if len(objectives) < 2:
+        return []
+    rows = [f"| {m['number']} | " + " | ".join(f"{m['values'][n]:.4g}" for n in objectives) + f" | `{m['arch']}` |"
+            for m in found["front"]]
+    return [
+        "## Pareto front",
+        f"- objectives: {', '.join(f'{n} ({d})' for n, d in objectives.items())}; {len(found['front'])} trial(s) on "
+        f"the front, hypervolume {found['hypervolume']:.4g} from reference point {found['reference_point']}",
+        f"- retrained: trial {retrained.get('trial_number')} (`retrain.select: {retrained.get('select', 'best')}`)",
+        "",
+        "| trial | " + " | ".join(objectives) + " | arch |",
+        "|---|" + "---|" * len(objectives) + "---|",
+        *rows,
+        "",
+        "![Pareto front](pareto_front.png)",
+        "",
+        "![hypervolume](hypervolume.png)",
+        "",
+    ]
