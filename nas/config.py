@@ -102,7 +102,7 @@ class SearchParams(TrainParams):
     # What the search optimises: objective names (their usual direction) or {name: maximize|minimize}.
     objectives: list[str | dict[str, str]] = Field(default_factory=lambda: ["val_accuracy"], min_length=1)
     # Hard bounds on objectives: a maximum for one minimised, a minimum for one maximised.
-    constraints: dict[str, float] = Field(default_factory=dict)
+    constraints: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = Field(default_factory=dict)
     # Early stopping (multi-fidelity): trials train up to max_epochs (null: epochs) and may be stopped after
     # min_epochs; README "Multi-fidelity".
     pruner: Literal[PRUNERS] = "none"  # type: ignore[valid-type]
@@ -136,6 +136,8 @@ class SearchParams(TrainParams):
             names.append(name)
         if "val_accuracy" not in names:
             raise ValueError("must include val_accuracy (the objective training measures)")
+        if any(isinstance(e, dict) and e.get("val_accuracy", "maximize") != "maximize" for e in entries):
+            raise ValueError("val_accuracy can only be maximized")
         return entries
 
     @property
@@ -146,6 +148,13 @@ class SearchParams(TrainParams):
             name, direction = next(iter(entry.items())) if isinstance(entry, dict) else (entry, None)
             out[name] = direction or OBJECTIVES[name].direction
         return out
+
+    def search_defaults(self) -> dict[str, Any]:
+        """Strategy options whose default comes from the search's own keys: BOHB's budgets are its epochs."""
+        if self.strategy != "bohb":
+            return {}
+        return {"min_budget": float(self.min_epochs), "max_budget": float(self.trained_epochs),
+                "eta": float(self.reduction_factor)}
 
     @property
     def trained_epochs(self) -> int:
@@ -178,6 +187,10 @@ class SearchParams(TrainParams):
                                     f"{', '.join(names)}); add it to search.objectives or drop the constraint")
         if self.max_epochs and self.min_epochs > self.max_epochs:
             raise _option_error("min_epochs", f"must be at most max_epochs ({self.max_epochs}) (got {self.min_epochs})")
+        if self.min_epochs > self.trained_epochs and self.strategy == "bohb":
+            raise _option_error("min_epochs", f"must be at most the epochs trials train ({self.trained_epochs}: "
+                                              f"{'max_epochs' if self.pruner != 'none' else 'epochs'}), BOHB's largest "
+                                              f"budget (got {self.min_epochs})")
         if not self.max_epochs and self.min_epochs > self.epochs:
             raise _option_error("min_epochs", f"must be at most epochs ({self.epochs}), which max_epochs: null stands "
                                               f"for (got {self.min_epochs})")
@@ -225,7 +238,7 @@ class SearchParams(TrainParams):
     def _options_agree(self) -> SearchParams:
         """The checks between options each strategy declares (sample_size <= population_size), on the options with
         the defaults filled in: nothing is built to validate."""
-        defaults = {key: p.default for key, p in strategy_parameters(self.strategy).items()}
+        defaults = {key: p.default for key, p in strategy_parameters(self.strategy).items()} | self.search_defaults()
         options = {**defaults, **self.strategy_options}
         for rule in constraints(self.strategy):
             if not rule.holds(options):

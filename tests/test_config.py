@@ -190,7 +190,7 @@ def test_bad_params_give_one_line_naming_the_key_and_what_is_allowed(tmp_path, t
         ("bogus: 1\n", "unknown key bogus; allowed keys here: data, search, retrain, tracking"),
         ("data:\n  dataset: imagenet\n", "data.dataset: Input should be 'digits', 'mnist5k', .* or 'svhn'"),
         ("search:\n  strategy: evolution\n", "search.strategy: unknown strategy 'evolution'; allowed: random, "
-         "local_search, regularized_evolution, mcts, neat, reinforce, bananas, gp_thompson, mo_regularized_evolution, "
+         "local_search, regularized_evolution, mcts, neat, reinforce, bananas, gp_thompson, bohb, mo_regularized_evolution, "
          r"lemonade, tpe, gp, qmc, optuna_random, nsga2, motpe, re \(= regularized_evolution\), "
          r"local \(= local_search\), mo_re \(= mo_regularized_evolution\), optuna.<any sampler class>"),
         ("search:\n  strategy: optuna.NoSuchSampler\n", "unknown strategy 'optuna.NoSuchSampler'"),

@@ -32,7 +32,8 @@ OP_COLORS = {
 def search_progress_plot(study: optuna.Study, path: str | Path, title: str) -> Path:
     """Optuna's optimization history: each completed trial's val accuracy and the best so far, against trial number
     (the first objective of a multi-objective study)."""
-    target = None if len(study.directions) == 1 else (lambda trial: trial.values[0])
+    accuracy = (study.metric_names or ["val_accuracy"]).index("val_accuracy")
+    target = None if len(study.directions) == 1 else (lambda trial: trial.values[accuracy])
     # Optuna's plot switches matplotlib to its ggplot style for good; rc_context puts the old style back.
     with plt.rc_context(), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -149,6 +150,7 @@ def architecture_plot(arch: NB201Arch | MacroArch, path: str | Path) -> Path:
 
 def pareto_front_plot(values: Sequence[Sequence[float]], directions: Sequence[str], names: Sequence[str],
                       path: str | Path, *, front: Sequence[int] | np.ndarray | None = None, selected: int | None = None,
+                      numbers: Sequence[int] | None = None,
                       infeasible: Sequence[int] | np.ndarray | None = None, title: str = "") -> Path:
     """Every trial of a multi-objective search in objective space: the Pareto front drawn as a step line (the
     boundary of what it dominates), the retrained member starred, trials that break a constraint in grey.
@@ -163,6 +165,7 @@ def pareto_front_plot(values: Sequence[Sequence[float]], directions: Sequence[st
         path: the PNG to write.
         front: the front members (indices or a boolean mask); default: the non-dominated feasible trials.
         selected: index of the member that is retrained.
+        numbers: the trials' numbers, for the labels (default: their indices).
         infeasible: trials that break a constraint (indices or a boolean mask); never on the default front.
         title: the figure's title.
 
@@ -191,7 +194,8 @@ def pareto_front_plot(values: Sequence[Sequence[float]], directions: Sequence[st
                     drawstyle="steps-post" if directions[i] == "minimize" else "steps-pre")
         if selected is not None:
             ax.scatter([values[selected, i]], [values[selected, j]], marker="*", s=260, color="gold",
-                       edgecolors="black", zorder=4, label=f"retrained: trial {selected}")
+                       edgecolors="black", zorder=4,
+                       label=f"retrained: trial {selected if numbers is None else numbers[selected]}")
         ax.set_xlabel(_objective_label(names[i], directions[i]))
         ax.set_ylabel(_objective_label(names[j], directions[j]))
         ax.grid(alpha=0.3)

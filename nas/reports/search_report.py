@@ -58,7 +58,7 @@ def write_search_reports(study: optuna.Study, trials: Sequence[Any], title: str,
         files.append(pareto_front_plot(
             values, list(objectives.values()), list(objectives), folder / "pareto_front.png",
             infeasible=[i for i, t in enumerate(trials) if not t.feasible],
-            selected=numbers.index(selected) if selected in numbers else None, title=title))
+            selected=numbers.index(selected) if selected in numbers else None, numbers=numbers, title=title))
         reference = reference or pareto.reference_point(trials, objectives, {})
         history = pareto.trial_hypervolumes(trials, objectives, reference)
         files.append(hypervolume_plot(history, folder / "hypervolume.png", reference=list(reference.values()),

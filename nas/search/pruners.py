@@ -91,8 +91,12 @@ class Pruning:
         if self.kind == "successive_halving":
             return optuna.pruners.SuccessiveHalvingPruner(min_resource=self.min_epochs,
                                                           reduction_factor=self.reduction_factor)
-        return _SlotHyperband(min_resource=self.min_epochs, max_resource=self.max_epochs,
-                              reduction_factor=self.reduction_factor)
+        hyperband = _SlotHyperband(min_resource=self.min_epochs, max_resource=self.max_epochs,
+                                   reduction_factor=self.reduction_factor)
+        # Its brackets now, not lazily on the first prune without a lock, which trial threads would race to do
+        # (with max_resource given, the study is not read).
+        hyperband._try_initialization(None)
+        return hyperband
 
     def check(self, study: optuna.Study, trial_id: int) -> str | None:
         """After an epoch's accuracy is written: why trial ``trial_id`` should stop, or None to go on."""

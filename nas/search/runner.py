@@ -289,7 +289,9 @@ def _run(study: optuna.Study, space: Any, objective: Objective, n_trials: int, r
                 trial.set_user_attr(SLOT_ATTR, slot)
                 arch = space.suggest(trial)
                 trial.set_user_attr("arch", space.encode(arch))
-                budget = trial.user_attrs.get(BUDGET_ATTR)  # a multi-fidelity strategy's proposal
+                # A multi-fidelity strategy's proposal, which the sampler wrote to the storage (the trial's own
+                # user_attrs are a copy from before the sampling).
+                budget = study._storage.get_trial_user_attrs(trial._trial_id).get(BUDGET_ATTR)
                 future = submit(run_trial, TrialTask(storage_url or study._storage, trial._trial_id, trial.number,
                                                      arch, objective, None if budget is None else max(1, round(budget)),
                                                      study_name=study.study_name, **task))

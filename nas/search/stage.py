@@ -211,9 +211,7 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
     device = pick_device()
     objectives = s.directions
     measure = cost_measure(params, data, device)
-    options = dict(s.strategy_options)
-    if s.strategy == "bohb":  # its budgets are epochs: the search's own range unless set
-        options = {"min_budget": s.min_epochs, "max_budget": s.trained_epochs, "eta": s.reduction_factor, **options}
+    options = {**s.search_defaults(), **s.strategy_options}
     try:
         sampler = make_sampler(s.strategy, space, s.seed, options, s.lag, directions=tuple(objectives.values()),
                                cheap=measure.cheap(objectives) if measure else None, constrained=bool(s.constraints))
@@ -264,8 +262,12 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
         torch.set_num_threads(threads)  # trials train single-threaded; the stages after this one need not
     feasible = [t for t in trials if t.feasible]
     if not feasible:
-        raise UserError(f"search: none of the {len(trials)} completed trials meets search.constraints "
-                        f"{s.constraints}; loosen them or search longer")
+        tracker.fail()
+        if trials:
+            raise UserError(f"search: none of the {len(trials)} completed trials meets search.constraints "
+                            f"{s.constraints}; loosen them or search longer")
+        raise UserError(f"search: no trial completed (search.timeout_s {s.timeout_s}); raise it or lower "
+                        "search.epochs")
     # A multi-fidelity strategy's best is the most accurate at the largest budget it trained (BOHB's incumbent).
     best = max(feasible, key=lambda t: (t.budget or 0, t.val_accuracy))
     members = pareto.front_of(trials, objectives)

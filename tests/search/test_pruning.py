@@ -126,3 +126,21 @@ def test_a_multi_objective_search_prunes_over_pareto_ranks_and_skips_what_breaks
     complete = [t for t in study.get_trials(states=(TrialState.COMPLETE,)) if "infeasible" not in t.user_attrs]
     assert all(len(t.values) == 2 and t.values[1] <= 4000 for t in complete)
     assert any("params=" in line for line in lines) and any("not trained: params" in line for line in lines)
+
+
+def test_bohb_trials_train_for_the_budget_bohb_proposes(tmp_path):
+    seen = []
+
+    def objective(number, arch, on_epoch_end, budget=None):
+        seen.append(budget)
+        return curve_objective(number, arch, on_epoch_end, budget)
+
+    study = open_study(f"sqlite:///{tmp_path / 'o.db'}", "bohb", make_sampler(
+        "bohb", space, 0, {"min_budget": 1.0, "max_budget": 9.0, "eta": 3.0}), {})
+    lines = []
+    run_search(study, space, objective, 13, lines.append)
+    trials = study.get_trials()
+    # Hyperband's first bracket: 9 architectures for 1 epoch, the best 3 for 3, the best one for 9.
+    assert seen == [max(1, round(t.user_attrs["budget"])) for t in trials] == [1] * 9 + [3] * 3 + [9]
+    assert [len(t.intermediate_values) for t in trials] == seen
+    assert "(9 epochs)" in lines[-1]
