@@ -9,7 +9,9 @@ must hold the same architectures trial by trial (checked and printed). The plain
 ``--reduction-factor``) when trials that reached the same epoch dominate it and it is not in their top
 1/reduction_factor by Pareto rank. Each front is that of the completed trials (``models/search.json``); both
 hypervolumes are measured from ONE reference point: accuracy 0 and 1.1 x the most parameters among all trials of both
-searches. Epochs trained: per trial, its last reported epoch.
+searches. Epochs trained: per trial, its last reported epoch. ``front_recall`` counts the unpruned front's
+architectures that are on the pruned front; ``coverage`` its members that the pruned front weakly dominates (an
+architecture with the same accuracy and parameters counts as found).
 
 Usage: python benchmarks/multi_objective_pruning.py [--trials 40] [--epochs 9] [--dataset digits]
 """
@@ -60,6 +62,15 @@ def front_hypervolume(front: list[dict[str, Any]], reference: dict[str, float]) 
     return pareto.hypervolume(cost, point)
 
 
+def coverage(front: list[dict[str, Any]], by: list[dict[str, Any]]) -> float:
+    """Fraction of ``front``'s members that some member of ``by`` weakly dominates (equal or better in every
+    objective; Zitzler & Thiele 1999's set coverage C(by, front)): unlike the recall of architectures, a different
+    architecture with the same values counts as found."""
+    cost = pareto.costs([[m["values"][k] for k in OBJECTIVES] for m in front], list(OBJECTIVES.values()))
+    other = pareto.costs([[m["values"][k] for k in OBJECTIVES] for m in by], list(OBJECTIVES.values()))
+    return sum(bool(((other <= row).all(axis=1)).any()) for row in cost) / len(front)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=40)
@@ -94,6 +105,7 @@ def main() -> None:
     plain_front = {m["arch"] for m in plain["front"]}
     pruned_front = {m["arch"] for m in pruned["front"]}
     recall = len(plain_front & pruned_front) / len(plain_front)
+    covered = coverage(plain["front"], pruned["front"])
     print(f"\n=== {args.trials} trials of optuna_random (seed {args.seed}) on {args.dataset}, objectives "
           f"{json.dumps(OBJECTIVES)}, {args.epochs} epochs per full trial ===")
     print(f"same proposals trial by trial: {same}")
@@ -107,7 +119,7 @@ def main() -> None:
                   f"{m['arch']}{mark}")
     print(f"RESULT hv_ratio={hv['pruned'] / hv['unpruned']:.4f} "
           f"epochs_ratio={pruned['epochs'] / plain['epochs']:.3f} front_recall={recall:.3f} "
-          f"same_proposals={str(same).lower()} hv_pruned={hv['pruned']:.6g} hv_unpruned={hv['unpruned']:.6g} "
+          f"same_proposals={str(same).lower()} coverage={covered:.3f} hv_pruned={hv['pruned']:.6g} hv_unpruned={hv['unpruned']:.6g} "
           f"epochs_pruned={pruned['epochs']} epochs_unpruned={plain['epochs']} front_pruned={len(pruned_front)} "
           f"front_unpruned={len(plain_front)} reference_params={reference['params']:.0f}")
 

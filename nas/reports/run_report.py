@@ -89,8 +89,8 @@ def _pareto_lines(found: dict[str, Any], retrained: dict[str, Any]) -> list[str]
             for m in found["front"]]
     return [
         "## Pareto front",
-        f"- objectives: {', '.join(f'{n} ({d})' for n, d in objectives.items())}; {len(found['front'])} trial(s) on "
-        f"the front, hypervolume {found['hypervolume']:.4g} from reference point {found['reference_point']}",
+        (f"- objectives: {', '.join(f'{n} ({d})' for n, d in objectives.items())}; {len(found['front'])} trial(s) "
+         f"on the front, hypervolume {found['hypervolume']:.4g} from reference point {found['reference_point']}"),
         f"- retrained: trial {retrained.get('trial_number')} (`retrain.select: {retrained.get('select', 'best')}`)",
         "",
         "| trial | " + " | ".join(objectives) + " | arch |",
