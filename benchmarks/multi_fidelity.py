@@ -145,11 +145,13 @@ def main() -> None:
               f"{r['arch']}")
     plain, pruned, key = results["plain"], results[args.pruner], args.pruner
     speedup = pruned["archs"] / plain["archs"]
+    # Architectures per epoch trained: what the pruner changes, free of how loaded the machine was during each search.
+    per_epoch = (pruned["archs"] / pruned["epochs"]) / (plain["archs"] / plain["epochs"])
     delta = 100 * (pruned["test_acc"] - plain["test_acc"])
     print(f"RESULT speedup={speedup:.2f} acc_delta={delta:+.2f} archs_{key}={pruned['archs']} "
           f"archs_plain={plain['archs']} test_acc_{key}={pruned['test_acc']:.4f} test_acc_plain={plain['test_acc']:.4f} "
           f"epochs_{key}={pruned['epochs']} epochs_plain={plain['epochs']} best_val_{key}={pruned['best_val']:.4f} "
-          f"best_val_plain={plain['best_val']:.4f} same_arch={str(pruned['arch'] == plain['arch']).lower()}")
+          f"best_val_plain={plain['best_val']:.4f} speedup_per_epoch={per_epoch:.2f} same_arch={str(pruned['arch'] == plain['arch']).lower()}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The conformance suite, part two: every strategy is told pruned and failed trials (observations, not floats), a
 search with them resumes to the same sequence, and every multi-objective strategy does all of it on two objectives.
 
-Same fixtures as tests/strategies/test_conformance.py: every registered strategy on every space.
+Every registered strategy, on the NB201 space.
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ from optuna.trial import TrialState
 from nas.strategies import make_sampler
 from nas.strategies.optuna_sampler import FAIL_REASON_ATTR, VALUES_ATTR, by_slot
 from nas.strategy_registry import is_multi_objective
-from tests.strategies.test_conformance import OPTIONS, _quiet, case, score, space, space_name, strategy_name  # noqa: F401
+from nas.spaces import SPACES
+from nas.strategies import STRATEGY_NAMES
+from tests.strategies.test_conformance import OPTIONS, _quiet, nb201_score  # noqa: F401
+
+# On the NB201 space only: what is checked here is how observations reach the strategy, which the space does not
+# change (tests/strategies/test_conformance.py runs every strategy on every space).
+space = SPACES["nb201"]
+score = nb201_score
 
 TWO = ("maximize", "minimize")
 
@@ -56,7 +63,8 @@ def _directions(strategy_name):
     return [("maximize",), *([TWO] if is_multi_objective(strategy_name) else [])]
 
 
-def test_pruned_and_failed_trials_are_told_and_a_resume_replays_them(strategy_name, space, score, tmp_path):
+@pytest.mark.parametrize("strategy_name", STRATEGY_NAMES)
+def test_pruned_and_failed_trials_are_told_and_a_resume_replays_them(strategy_name, tmp_path):
     for directions in _directions(strategy_name):
         uninterrupted = _study(strategy_name, space, 11, directions)
         run_mixed(uninterrupted, space, score, 18)
@@ -75,9 +83,8 @@ def test_pruned_and_failed_trials_are_told_and_a_resume_replays_them(strategy_na
         assert sequence(resumed) == sequence(uninterrupted), directions
 
 
-def test_multi_objective_strategies_same_seed_same_sequence_and_valid(strategy_name, space, score):
-    if not is_multi_objective(strategy_name):
-        pytest.skip("single-objective strategy: config refuses it for several objectives")
+@pytest.mark.parametrize("strategy_name", [n for n in STRATEGY_NAMES if is_multi_objective(n)])
+def test_multi_objective_strategies_same_seed_same_sequence_and_valid(strategy_name):
     a, b, c = (_study(strategy_name, space, seed, TWO) for seed in (3, 3, 4))
     for study in (a, b, c):
         run_mixed(study, space, score, 15)
