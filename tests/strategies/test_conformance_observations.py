@@ -10,11 +10,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nas.strategies import make_sampler
+from nas.spaces import SPACES
+from nas.strategies import STRATEGY_NAMES, make_sampler
 from nas.strategies.optuna_sampler import FAIL_REASON_ATTR, VALUES_ATTR, by_slot
 from nas.strategy_registry import is_multi_objective
-from nas.spaces import SPACES
-from nas.strategies import STRATEGY_NAMES
 from tests.strategies.test_conformance import OPTIONS, _quiet, nb201_score  # noqa: F401
 
 # On the NB201 space only: what is checked here is how observations reach the strategy, which the space does not
