@@ -174,8 +174,10 @@ def test_registry_and_factories_pass_the_objectives():
     strategy = make_strategy("mo_re", space, 0, directions=TWO, cheap=cheap)
     assert strategy.directions == TWO and strategy.cheap is cheap
     assert make_sampler("lemonade", space, 0, directions=TWO).strategy.directions == TWO
-    nsga2 = make_strategy("nsga2", space, 0, directions=TWO)
+    nsga2 = make_strategy("nsga2", space, 0, directions=TWO, constrained=True)
     assert nsga2.study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
     assert nsga2.study.sampler._constraints_func is violation
-    assert make_strategy("nsga2", space, 0).study.sampler._constraints_func is None  # single-objective: unchanged
-    assert make_sampler("motpe", space, 0, directions=TWO)._options["constraints_func"] is violation
+    # Without constraints, none: Optuna's samplers would warn of (GPSampler refuse) trials without their values.
+    assert make_strategy("nsga2", space, 0, directions=TWO).study.sampler._constraints_func is None
+    assert make_sampler("motpe", space, 0, directions=TWO, constrained=True)._options["constraints_func"] is violation
+    assert "constraints_func" not in make_sampler("motpe", space, 0, directions=TWO)._options
