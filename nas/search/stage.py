@@ -276,7 +276,8 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
         "storage": redact(s.storage),  # a DVC output: never a password (evaluate reads the URL from params.yaml)
         "space": s.space,
         "strategy": s.strategy,
-        "n_trials": len(trials),
+        "n_trials": len(trials),  # completed; pruned ones below
+        "pruned": len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,))),
         "best": {"number": best.number, "arch": best.arch, "val_accuracy": best.val_accuracy,
                  "values": best.values},
         "objectives": objectives,
