@@ -14,14 +14,17 @@ one thread, as the trials do, so the same architecture gets the same test accura
 found is retrained once.
 
 Regularized evolution runs with population 10 and tournament 3 (``--options`` to change) so that the plain search,
-which evaluates about 13 architectures in the default budget on a shared 2-core machine (45 s per 9-epoch trial),
+which evaluates 12 to 15 architectures in the default budget on a shared 2-core machine (40-50 s per 9-epoch trial),
 evolves for some of them instead of only sampling.
 
 What to expect: Optuna's Hyperband over 1..9 epochs with reduction factor 3 has 3 brackets, given trials in the ratio
 9:5:3 (brackets starting at 1, 3 and 9 epochs), so a trial trains (9 * (1 + 2/3 + 6/9) + 5 * (3 + 6/3) + 3 * 9) / 17
 = 4.3 epochs on average in the long run, and Hyperband evaluates at most 9 / 4.3 = 2.1x the architectures of the plain
 search in the same epochs (fewer early on: the first trials at each rung are promoted). More needs a wider range
-(1..27 epochs: 3.6x) or one bracket (``--pruner successive_halving``: 9 / 2.33 = 3.9x).
+(1..27 epochs: 3.6x) or one bracket (``--pruner successive_halving``: 9 / 2.33 = 3.9x). ``speedup`` counts
+architectures in the same wall time, which moves with the load other processes put on the machine during each search
+(the plain search's same trials took 108 to 135 epochs in 600 s over three runs); ``speedup_per_epoch`` counts them
+per epoch trained and does not.
 
 Usage: python benchmarks/multi_fidelity.py [--budget-s 600] [--epochs 9] [--retrain-epochs 10] [--pruner hyperband]
 """
