@@ -25,6 +25,7 @@ from annotated_types import Ge
 
 from nas.search.pareto import crowding, ranks
 from nas.strategies.base import MultiObjectiveStrategy, Observation
+from nas.strategies.regularized_evolution import check_tournament
 
 
 def crowded_order(cost: np.ndarray, feasible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,12 +58,7 @@ class MORegularizedEvolution(MultiObjectiveStrategy):
     def __init__(self, space, seed=0, directions: tuple[str, ...] = ("maximize",), cheap=None,
                  population_size: Annotated[int, Ge(2)] = 20, sample_size: Annotated[int, Ge(1)] = 10) -> None:
         super().__init__(space, seed, directions, cheap)
-        if population_size < 2:
-            raise ValueError("population_size must be an integer >= 2")
-        if sample_size < 1:
-            raise ValueError("sample_size must be an integer >= 1")
-        if sample_size > population_size:
-            raise ValueError(f"sample_size must be at most population_size ({population_size})")
+        check_tournament(population_size, sample_size)
         self.population_size = population_size
         self.sample_size = sample_size
         # (arch, costs, feasible), oldest on the left

@@ -16,6 +16,16 @@ from annotated_types import Ge
 from nas.strategies.base import Strategy
 
 
+def check_tournament(population_size: int, sample_size: int) -> None:
+    """The checks on aging evolution's options, shared with its multi-objective variant."""
+    if population_size < 2:
+        raise ValueError("population_size must be an integer >= 2")
+    if sample_size < 1:
+        raise ValueError("sample_size must be an integer >= 1")
+    if sample_size > population_size:
+        raise ValueError(f"sample_size must be at most population_size ({population_size})")
+
+
 class RegularizedEvolution(Strategy):
     """Args:
         population_size: P, individuals alive at once; the first P proposals are random samples.
@@ -25,12 +35,7 @@ class RegularizedEvolution(Strategy):
     def __init__(self, space, seed=0, population_size: Annotated[int, Ge(2)] = 20,
                  sample_size: Annotated[int, Ge(1)] = 10) -> None:
         super().__init__(space, seed)
-        if population_size < 2:
-            raise ValueError("population_size must be an integer >= 2")
-        if sample_size < 1:
-            raise ValueError("sample_size must be an integer >= 1")
-        if sample_size > population_size:
-            raise ValueError(f"sample_size must be at most population_size ({population_size})")
+        check_tournament(population_size, sample_size)
         self.population_size = population_size
         self.sample_size = sample_size
         self.population: deque[tuple[Hashable, float]] = deque()  # oldest on the left
