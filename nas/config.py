@@ -81,7 +81,7 @@ class TrainParams(Section):
 
 
 class SearchParams(TrainParams):
-    space: Literal["nb201", "macro"] = "nb201"
+    space: Literal["nb201", "macro", "darts"] = "nb201"
     strategy: str = "regularized_evolution"
     strategy_options: dict[str, Any] = Field(default_factory=dict, validate_default=True)
     n_trials: int = Field(24, ge=1, le=1_000_000)

@@ -102,7 +102,7 @@ SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing,
         ("retrain:\n  compile: 'no'\n", "retrain.compile: must be true or false (got 'no')"),
         ("retrain:\n  seed: -1\n", "retrain.seed: must be an integer >= 0 (got -1)"),
         ("data:\n  root: 3\n", "data.root: Input should be a valid string (got 3)"),
-        ("search:\n  space: darts\n", "search.space: Input should be 'nb201' or 'macro' (got 'darts')"),
+        ("search:\n  space: hierarchical\n", "search.space: Input should be 'nb201', 'macro' or 'darts' (got 'hierarchical')"),
         # objectives, constraints and pruners (multi-fidelity, multi-objective search)
         ("search:\n  objectives: [val_accuracy, energy]\n", "search.objectives: unknown objective 'energy'; allowed: "
          "val_accuracy, params, params_m, flops, mflops, latency_ms"),

@@ -18,6 +18,7 @@ from optuna.visualization.matplotlib import plot_optimization_history
 
 from nas.estimation.objectives import OBJECTIVES
 from nas.search.pareto import costs, front_mask
+from nas.spaces.darts.arch import CELLS, Genotype
 from nas.spaces.macro import MacroArch
 from nas.spaces.nb201 import EDGES, NB201Arch
 
@@ -26,6 +27,11 @@ OP_COLORS = {
     "nor_conv_1x1": "tab:blue",
     "nor_conv_3x3": "tab:red",
     "avg_pool_3x3": "tab:green",
+    "max_pool_3x3": "tab:olive",
+    "sep_conv_3x3": "tab:purple",
+    "sep_conv_5x5": "tab:pink",
+    "dil_conv_3x3": "tab:orange",
+    "dil_conv_5x5": "tab:brown",
 }
 
 
@@ -143,8 +149,45 @@ def _layer_label(layer) -> str:
     return "\n".join(lines)
 
 
-def architecture_plot(arch: NB201Arch | MacroArch, path: str | Path) -> Path:
+def genotype_plot(arch: Genotype, path: str | Path) -> Path:
+    """The DARTS normal and reduction cells, one above the other, as DARTS's ``visualize.py`` draws them: the two
+    cell inputs on the left, nodes 0..3 (DARTS's numbering of nodes 2..5), each edge coloured by its op, and grey
+    arrows from the concatenated nodes into the cell output."""
+    fig, axes = plt.subplots(2, 1, figsize=(9, 8.4))
+    for ax, cell in zip(axes, CELLS):
+        pos = {0: (0.0, 1.2), 1: (0.0, -1.2), **{n: (2.0 * (n - 1), 0.9 * (-1) ** n) for n in range(2, 6)}}
+        pos[6] = (10.6, 0.0)
+        names = {0: "c_{k-2}", 1: "c_{k-1}", **{n: str(n - 2) for n in range(2, 6)}, 6: "c_{k}"}
+        for n, (x, y) in pos.items():
+            ax.add_patch(plt.Circle((x, y), 0.42, color="lightsteelblue" if 2 <= n <= 5 else "wheat", zorder=3))
+            ax.text(x, y, f"${names[n]}$" if n in (0, 1, 6) else names[n], ha="center", va="center", fontsize=10,
+                    zorder=4)
+        for k, (op, source) in enumerate(getattr(arch, cell)):
+            node = 2 + k // 2
+            ax.add_patch(FancyArrowPatch(pos[source], pos[node], connectionstyle="arc3,rad=0.15", arrowstyle="-|>",
+                                         mutation_scale=13, color=OP_COLORS[op], lw=1.8, shrinkA=16, shrinkB=16,
+                                         zorder=2))
+            ax.text(*((np.array(pos[source]) + np.array(pos[node])) / 2 + (0, 0.18)), op, ha="center", fontsize=7,
+                    color=OP_COLORS[op], bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
+        for node in getattr(arch, f"{cell}_concat"):
+            ax.add_patch(FancyArrowPatch(pos[node], pos[6], arrowstyle="-|>", mutation_scale=11, color="lightgray",
+                                         lw=1.2, shrinkA=16, shrinkB=16, zorder=1))
+        ax.set_xlim(-0.8, 11.4)
+        ax.set_ylim(-1.9, 1.9)
+        ax.set_aspect("equal")
+        ax.axis("off")
+        ax.set_title(f"{cell} cell", fontsize=10)
+    fig.suptitle(str(arch), fontsize=6, wrap=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def architecture_plot(arch: NB201Arch | MacroArch | Genotype, path: str | Path) -> Path:
     """The drawing that suits the architecture's space."""
+    if isinstance(arch, Genotype):
+        return genotype_plot(arch, path)
     return cell_plot(arch, path) if isinstance(arch, NB201Arch) else layer_plot(arch, path)
 
 

@@ -66,6 +66,14 @@ def test_cell_drawing_is_a_png(tmp_path):
     assert convs.shape == skips.shape and not np.array_equal(convs, skips)
 
 
+def test_darts_genotype_drawing_shows_both_cells(tmp_path):
+    from nas.reports.plots import architecture_plot
+    from nas.spaces.darts import DARTS_V1, DARTS_V2
+
+    v1, v2 = (_pixels(architecture_plot(g, tmp_path / f"{n}.png")) for n, g in (("v1", DARTS_V1), ("v2", DARTS_V2)))
+    assert v1.shape == v2.shape and not np.array_equal(v1, v2)
+
+
 def test_search_reports_from_the_study(tmp_path):
     study = optuna.create_study(direction="maximize")
     for number, (accuracy, seconds) in enumerate([(0.5, 1.0), (0.7, 3.0), (0.6, 2.0)]):

@@ -8,6 +8,7 @@ from PIL import Image
 from nas.cli import main
 from nas.data import load_prepared, normalize
 from nas.spaces import SPACES, NetworkConfig
+from nas.spaces.darts import DARTS_V2
 from nas.training import init_model
 
 ARCH = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|"
@@ -149,7 +150,8 @@ def test_a_missing_model_is_one_line_and_exit_2(registered, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("space_name,arch", [
-    ("nb201", ARCH), ("macro", "conv:k3:w2:s2 | sep_conv:k5:w1:s1:concat(0) | max_pool:k3:s2:sum(1)")])
+    ("nb201", ARCH), ("macro", "conv:k3:w2:s2 | sep_conv:k5:w1:s1:concat(0) | max_pool:k3:s2:sum(1)"),
+    ("darts", repr(DARTS_V2))])
 def test_exported_onnx_matches_pytorch_on_held_out_images(prepared_digits, tmp_path, space_name, arch):
     from nas.serving.export import export
 
