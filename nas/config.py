@@ -29,7 +29,14 @@ from pydantic_core import PydanticCustomError
 
 from nas.errors import UserError
 from nas.estimation.objectives import OBJECTIVES
-from nas.strategy_registry import STRATEGY_NAMES, constraints, is_multi_objective, resolve, strategy_parameters
+from nas.strategy_registry import (
+    ONESHOT,
+    STRATEGY_NAMES,
+    constraints,
+    is_multi_objective,
+    resolve,
+    strategy_parameters,
+)
 
 DATASETS = ("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
 DIRECTIONS = ("maximize", "minimize")
@@ -80,6 +87,36 @@ class TrainParams(Section):
         return self
 
 
+# Spaces with a supernet (nas.oneshot): one-shot strategies run on these.
+SUPERNET_SPACES = ("nb201", "darts")
+
+
+class OneShotParams(Section):
+    """A one-shot search's settings (README "One-shot search"); the defaults are DARTS's CIFAR-10 search."""
+
+    epochs: int = Field(50, ge=1, le=10_000)  # supernet epochs
+    batch_size: int = Field(64, ge=1, le=65_536)
+    w_lr: float = Field(0.025, gt=0, le=10)  # supernet weights: SGD, cosine from w_lr to w_lr_min
+    w_lr_min: float = Field(0.001, ge=0, le=10)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    w_weight_decay: float = Field(3e-4, ge=0, le=1)
+    grad_clip: float = Field(5.0, gt=0)
+    alpha_lr: float = Field(3e-4, gt=0, le=10)  # architecture parameters: Adam
+    alpha_weight_decay: float = Field(1e-3, ge=0, le=1)
+    # Gumbel-softmax temperature (GDAS, SNAS), annealed from tau_max to tau_min; null: the method's paper value.
+    tau_max: float | None = Field(None, gt=0)
+    tau_min: float | None = Field(None, gt=0)
+    unroll_r: float = Field(0.01, gt=0)  # DARTS second order: finite-difference step r / |grad|
+
+    @model_validator(mode="after")
+    def _ranges(self) -> OneShotParams:
+        if self.w_lr_min > self.w_lr:
+            raise ValueError(f"w_lr_min ({self.w_lr_min}) must be at most w_lr ({self.w_lr})")
+        if self.tau_max is not None and self.tau_min is not None and self.tau_min > self.tau_max:
+            raise ValueError(f"tau_min ({self.tau_min}) must be at most tau_max ({self.tau_max})")
+        return self
+
+
 class SearchParams(TrainParams):
     space: Literal["nb201", "macro", "darts"] = "nb201"
     strategy: str = "regularized_evolution"
@@ -115,6 +152,31 @@ class SearchParams(TrainParams):
     latency_device: Literal["auto", "cpu", "cuda"] = "auto"
     # Stop starting trials after this many seconds of a search run (running ones finish); null: no limit.
     timeout_s: float | None = Field(None, gt=0)
+    # One-shot strategies only (darts, darts2, gdas, snas); null: the defaults.
+    oneshot: OneShotParams | None = None
+
+    @property
+    def is_oneshot(self) -> bool:
+        return self.strategy in ONESHOT
+
+    @model_validator(mode="after")
+    def _oneshot_agrees(self) -> SearchParams:
+        if self.oneshot is not None and not self.is_oneshot:
+            raise _option_error("oneshot", f"is for one-shot strategies ({', '.join(ONESHOT)}); {self.strategy} is "
+                                           "not one: remove the block or pick one of them")
+        if self.is_oneshot and self.space not in SUPERNET_SPACES:
+            raise _option_error("space", f"{self.space} has no supernet; one-shot strategies ({self.strategy}) run on "
+                                         f"{' or '.join(SUPERNET_SPACES)}")
+        if self.is_oneshot and len(self.directions) > 1:
+            raise _option_error("objectives", f"{self.strategy} optimises val_accuracy only (got "
+                                              f"{', '.join(self.directions)})")
+        if self.is_oneshot and self.pruner != "none":
+            raise _option_error("pruner", f"{self.strategy} trains one supernet: no trial to prune (got {self.pruner})")
+        return self
+
+    @property
+    def oneshot_settings(self) -> OneShotParams:
+        return self.oneshot or OneShotParams()
 
     @field_validator("objectives")
     @classmethod
@@ -318,6 +380,12 @@ def _option_error(key: str, message: str) -> PydanticCustomError:
     return PydanticCustomError("strategy_option", "{message}", {"option": key, "message": message})
 
 
+def _model(annotation: Any) -> Any:
+    """The section model an annotation holds (``OneShotParams | None`` holds OneShotParams), else the annotation."""
+    models = [a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+    return models[0] if len(models) == 1 else annotation
+
+
 def _field_at(loc: tuple[Any, ...]) -> FieldInfo | None:
     model: Any = Params
     field = None
@@ -325,7 +393,7 @@ def _field_at(loc: tuple[Any, ...]) -> FieldInfo | None:
         if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
             return None
         field = model.model_fields[part]
-        model = field.annotation
+        model = _model(field.annotation)
     return field
 
 
@@ -337,7 +405,7 @@ def _one_line(path: Path, error: ValidationError) -> str:
         return f"{path}: {key + '.' if loc else ''}{first['ctx']['option']}: {first['msg']}"
     if first["type"] == "extra_forbidden":
         section = _field_at(loc[:-1])
-        allowed = (section.annotation if section else Params).model_fields
+        allowed = (_model(section.annotation) if section else Params).model_fields
         return f"{path}: unknown key {key}; allowed keys here: {', '.join(allowed)}"
     field = _field_at(loc)
     allowed = first["type"] != "value_error" and field and allowed_values(field.annotation, field.metadata)

@@ -81,7 +81,7 @@ NATIVE: dict[str, Native] = {
         (_at_most("sample_size", "population_size"),), multi_objective=True),
     "lemonade": Native(
         "nas.strategies.lemonade:LEMONADE",
-        {"initial": (_COUNT, 15), "n_pc": (_COUNT, 30), "n_ac": (_COUNT, 15)},
+        {"initial": (_COUNT, 15), "n_pc": (_COUNT, 100), "n_ac": (_COUNT, 10), "log_cheap": (bool, True)},
         (_at_most("n_ac", "n_pc"),), multi_objective=True),
 }
 # Optuna's samplers under short names; any other sampler class of ``optuna.samplers`` is reached as
@@ -92,6 +92,12 @@ OPTUNA: dict[str, str] = {
 }
 STRATEGY_NAMES: tuple[str, ...] = (*NATIVE, *OPTUNA)
 # Short names accepted wherever a strategy is named.
+# One-shot searches (nas.oneshot): a supernet trained once instead of candidates trained one by one. They are not
+# ask/tell strategies: their settings are params.yaml's ``search.oneshot`` block, not ``strategy_options``.
+ONESHOT: dict[str, str] = {
+    "darts": "DARTS, first order (Liu et al. 2019)", "darts2": "DARTS, second order (Liu et al. 2019)",
+    "gdas": "GDAS (Dong & Yang 2019)", "snas": "SNAS (Xie et al. 2019)",
+}
 ALIASES: dict[str, str] = {"re": "regularized_evolution", "local": "local_search", "mo_re": "mo_regularized_evolution"}
 
 # Ranges of Optuna's sampler options, for an option of that name whose signature states only the plain type: ones
@@ -128,10 +134,11 @@ def _optuna_class(name: str) -> type | None:
 def resolve(name: str) -> str:
     """The registered name of strategy ``name`` (aliases resolved); raises ValueError listing the allowed ones."""
     name = ALIASES.get(name, name)
-    cls = None if name in NATIVE else _optuna_class(name)
-    if name in NATIVE or (cls is not None and not inspect.isabstract(cls)):
+    cls = None if name in NATIVE or name in ONESHOT else _optuna_class(name)
+    if name in NATIVE or name in ONESHOT or (cls is not None and not inspect.isabstract(cls)):
         return name
-    allowed = [*STRATEGY_NAMES, *(f"{a} (= {n})" for a, n in ALIASES.items()), "optuna.<any sampler class>"]
+    allowed = [*STRATEGY_NAMES, *(f"{a} (= {n})" for a, n in ALIASES.items()), "optuna.<any sampler class>",
+               *(f"{n} (one-shot)" for n in ONESHOT)]
     problem = f"{name!r} is an abstract base class, not a sampler" if cls is not None else f"unknown strategy {name!r}"
     raise ValueError(f"{problem}; allowed: {', '.join(allowed)}")
 
@@ -140,6 +147,8 @@ def is_multi_objective(name: str) -> bool:
     """Whether strategy ``name`` can search several objectives: the native ones declared so, and every Optuna
     sampler but CMA-ES, which Optuna refuses on a multi-objective study (NSGA-II and MOTPE are built for one)."""
     name = resolve(name)
+    if name in ONESHOT:
+        return False
     return NATIVE[name].multi_objective if name in NATIVE else _optuna_class(name).__name__ != "CmaEsSampler"
 
 
@@ -156,6 +165,8 @@ def strategy_parameters(name: str) -> dict[str, inspect.Parameter]:
     """Options ``search.strategy_options`` may set for the strategy ``name``, by name, with their annotations
     evaluated (``inspect.Parameter.empty`` where an annotation cannot be, or states nothing)."""
     name = resolve(name)
+    if name in ONESHOT:
+        return {}
     if name in NATIVE:
         return {key: inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
                 for key, (annotation, default) in NATIVE[name].options.items()}
@@ -183,12 +194,14 @@ def strategy_parameters(name: str) -> dict[str, inspect.Parameter]:
 def constraints(name: str) -> tuple[Constraint, ...]:
     """The checks between the options of strategy ``name``, to run on its options with the defaults filled in."""
     name = resolve(name)
+    if name in ONESHOT:
+        return ()
     if name in NATIVE:
         return NATIVE[name].constraints
     return _OPTUNA_CONSTRAINTS.get(_optuna_class(name).__name__, ())
 
 
 __all__ = [
-    "ALIASES", "NATIVE", "OPTUNA", "STRATEGY_NAMES", "Constraint", "Native", "constraints", "is_multi_objective",
+    "ALIASES", "NATIVE", "ONESHOT", "OPTUNA", "STRATEGY_NAMES", "Constraint", "Native", "constraints", "is_multi_objective",
     "resolve", "strategy_class", "strategy_parameters",
 ]

@@ -68,7 +68,7 @@ SECTIONS = "data, search, retrain, tracking"
 SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing, warmup_epochs, augment, cutout, "
                "channels_last, compile, channels, cells_per_stage, space, strategy, strategy_options, n_trials, seed, "
                "storage, study_name, workers, executor, dask_address, lag, objectives, constraints, pruner, min_epochs, "
-               "max_epochs, reduction_factor, latency_batch_size, latency_device, timeout_s")
+               "max_epochs, reduction_factor, latency_batch_size, latency_device, timeout_s, oneshot")
 
 
 @pytest.mark.parametrize(
@@ -103,6 +103,22 @@ SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing,
         ("retrain:\n  seed: -1\n", "retrain.seed: must be an integer >= 0 (got -1)"),
         ("data:\n  root: 3\n", "data.root: Input should be a valid string (got 3)"),
         ("search:\n  space: hierarchical\n", "search.space: Input should be 'nb201', 'macro' or 'darts' (got 'hierarchical')"),
+        # one-shot search
+        ("search:\n  strategy: darts\n  space: macro\n",
+         "search.space: macro has no supernet; one-shot strategies (darts) run on nb201 or darts"),
+        ("search:\n  strategy: gdas\n  oneshot:\n    alpha_lr: 0\n",
+         "search.oneshot.alpha_lr: must be a number > 0 and <= 10 (got 0)"),
+        ("search:\n  strategy: random\n  oneshot:\n    epochs: 3\n",
+         "search.oneshot: is for one-shot strategies (darts, darts2, gdas, snas); random is not one: remove the block "
+         "or pick one of them"),
+        ("search:\n  strategy: snas\n  oneshot:\n    epoch: 3\n", "unknown key search.oneshot.epoch; allowed keys "
+         "here: epochs, batch_size, w_lr, w_lr_min, momentum, w_weight_decay, grad_clip, alpha_lr, alpha_weight_decay, "
+         "tau_max, tau_min, unroll_r"),
+        ("search:\n  strategy: gdas\n  oneshot:\n    tau_min: 5\n    tau_max: 1\n",
+         "search.oneshot: tau_min (5.0) must be at most tau_max (1.0)"),
+        ("search:\n  strategy: darts\n  strategy_options:\n    epochs: 3\n",
+         "search.strategy_options.epochs: not an option of darts (allowed: none); options are per strategy: set "
+         "strategy_options: {} when switching strategies"),
         # objectives, constraints and pruners (multi-fidelity, multi-objective search)
         ("search:\n  objectives: [val_accuracy, energy]\n", "search.objectives: unknown objective 'energy'; allowed: "
          "val_accuracy, params, params_m, flops, mflops, latency_ms"),

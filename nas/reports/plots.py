@@ -184,6 +184,30 @@ def genotype_plot(arch: Genotype, path: str | Path) -> Path:
     return Path(path)
 
 
+def alpha_heatmap(alphas: dict[str, np.ndarray], labels: dict[str, tuple[Sequence[str], Sequence[str]]],
+                  path: str | Path, title: str) -> Path:
+    """A one-shot search's architecture weights: softmax(α) per edge (rows) and op (columns), one panel per cell
+    type (``labels[cell]``: its rows' and columns' names), the strongest op of each edge outlined."""
+    rows = max(len(edges) for edges, _ in labels.values())
+    columns = max(len(ops) for _, ops in labels.values())
+    fig, axes = plt.subplots(1, len(alphas), figsize=(1.5 + 0.75 * columns * len(alphas), 1.8 + 0.32 * rows),
+                             squeeze=False)
+    for ax, (name, weights) in zip(axes[0], alphas.items()):
+        edges, ops = labels[name]
+        image = ax.imshow(weights, cmap="viridis", vmin=0, vmax=max(float(weights.max()), 1e-9), aspect="auto")
+        ax.set_xticks(range(len(ops)), ops, rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(len(edges)), edges, fontsize=7)
+        for row, col in enumerate(weights.argmax(1)):
+            ax.add_patch(plt.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="white", lw=1.5))
+        ax.set_title(f"{name}: softmax(α)", fontsize=9)
+        fig.colorbar(image, ax=ax, fraction=0.05)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 def architecture_plot(arch: NB201Arch | MacroArch | Genotype, path: str | Path) -> Path:
     """The drawing that suits the architecture's space."""
     if isinstance(arch, Genotype):

@@ -47,7 +47,7 @@ SEARCH_JSON = Path("models/search.json")
 # Keys added after studies were first made: at their defaults they are left out of a study's identity, so a study
 # made before them is still found and resumed.
 _LATER_KEYS = ("objectives", "constraints", "pruner", "min_epochs", "max_epochs", "reduction_factor",
-               "latency_batch_size", "latency_device")
+               "latency_batch_size", "latency_device", "oneshot")
 
 
 def study_identity(params: Params, data: PreparedData) -> dict[str, Any]:
@@ -202,6 +202,10 @@ def make_objective(params: Params, data: PreparedData, tracker: SearchTracker | 
 
 def search(params: Params, report: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) the search; returns what ``models/search.json`` records."""
+    if params.search.is_oneshot:  # a supernet instead of trials (nas.search.oneshot)
+        from nas.search.oneshot import search_oneshot
+
+        return search_oneshot(params, report)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = params.search
     data = load_prepared(params.data.out, params.data)

@@ -246,6 +246,19 @@ class SearchTracker:
         for start in range(0, len(batch), 1000):  # MLflow's log_batch takes at most 1000 metrics
             self.client.log_batch(self.parent_run_id, metrics=batch[start:start + 1000])
 
+    def log_epoch(self, epoch: int, metrics: dict[str, float], artifacts: dict[str, str] | None = None,
+                  texts: dict[str, str] | None = None) -> None:
+        """A one-shot search's epoch on the search's run: ``metrics`` at step ``epoch``, files (path: artifact
+        folder) and texts (artifact file: text)."""
+        stamp = _now_ms()
+        batch = [Metric(k, float(v), stamp, epoch) for k, v in metrics.items()]
+        for start in range(0, len(batch), 1000):  # MLflow's log_batch takes at most 1000 metrics
+            self.client.log_batch(self.parent_run_id, metrics=batch[start:start + 1000])
+        for path, folder in (artifacts or {}).items():
+            self.client.log_artifact(self.parent_run_id, path, folder)
+        for name, text in (texts or {}).items():
+            self.client.log_text(self.parent_run_id, text, name)
+
     def finish(self, metrics: dict[str, float], artifacts: Iterable[str] = ()) -> None:
         self.flush()
         stamp = _now_ms()

@@ -98,6 +98,17 @@ def test_inverse_density_favours_sparse_points_and_survives_degenerate_sets():
     assert np.isfinite(inverse_density(collinear, collinear)).all()
 
 
+def test_inverse_density_on_a_log_scale_weighs_sizes_by_ratio():
+    """Sizes a factor of 10 apart: on a linear scale the largest looks alone and outweighs the rest ~3 : 1; on a log
+    scale they are evenly spread, so the two ends (one neighbour each) weigh the same, and more than the middle."""
+    sizes = np.array([[0.01], [0.1], [1.0], [10.0]])
+    linear, log = inverse_density(sizes, sizes), inverse_density(sizes, sizes, log=True)
+    assert linear.argmax() == 3 and (linear[:3] < 0.5).all()
+    assert np.isclose(log[0], log[3]) and np.isclose(log[1], log[2]) and log[1] < log[0]
+    with_zero = np.array([[0.0], [0.1], [1.0], [10.0]])  # no logarithm: the linear scale
+    assert inverse_density(with_zero, with_zero, log=True).tolist() == inverse_density(with_zero, with_zero).tolist()
+
+
 def test_lemonade_parents_favour_the_sparse_part_of_the_front():
     """The front: four architectures crowded at small sizes and one alone at a large size. Parents are drawn
     ∝ 1 / density, so the lone one breeds far more than a fifth of the children."""

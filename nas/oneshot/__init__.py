@@ -1,0 +1,38 @@
+"""One-shot architecture search by gradient: a supernet whose edges mix every candidate op, trained together with
+the architecture parameters α, ending by deriving one discrete architecture, the value every other search returns.
+
+    >>> from nas.oneshot import OneShotConfig, make_search
+    >>> from nas.spaces.nb201 import NetworkConfig
+    >>> search = make_search("gdas", "nb201", NetworkConfig(8, 1, 1, 10), OneShotConfig(epochs=2), seed=0)
+    >>> # for epoch in range(2): metrics = search.run_epoch(train, val, epoch)
+    >>> type(search.derive()).__name__
+    'NB201Arch'
+
+Methods: ``darts`` and ``darts2`` (first and second order, Liu et al. 2019), ``gdas`` (Dong & Yang 2019), ``snas``
+(Xie et al. 2019). Spaces: ``nb201`` (NAS-Bench-201's cell) and ``darts`` (DARTS's normal and reduction cells).
+"""
+
+from __future__ import annotations
+
+from nas.oneshot.base import SUPERNETS, OneShotConfig, OneShotSearch
+from nas.oneshot.darts import DartsFirstOrder, DartsSecondOrder
+from nas.oneshot.gdas import Gdas
+from nas.oneshot.snas import Snas
+from nas.spaces.nb201 import NetworkConfig
+
+METHODS: dict[str, type[OneShotSearch]] = {"darts": DartsFirstOrder, "darts2": DartsSecondOrder, "gdas": Gdas,
+                                           "snas": Snas}
+SPACES = tuple(SUPERNETS)
+
+
+def make_search(method: str, space: str, network: NetworkConfig, config: OneShotConfig, seed: int,
+                device: str = "cpu") -> OneShotSearch:
+    """A one-shot search by name; raises ValueError naming the allowed methods or spaces."""
+    if method not in METHODS:
+        raise ValueError(f"unknown one-shot method {method!r}; allowed: {', '.join(METHODS)}")
+    if space not in SUPERNETS:
+        raise ValueError(f"unknown one-shot space {space!r}; allowed: {', '.join(SUPERNETS)}")
+    return METHODS[method](space, network, config, seed, device)
+
+
+__all__ = ["METHODS", "SPACES", "NetworkConfig", "OneShotConfig", "OneShotSearch", "make_search"]

@@ -1,0 +1,225 @@
+"""The search stage for one-shot strategies (``search.strategy: darts | darts2 | gdas | snas``): one supernet trained
+for ``search.oneshot.epochs`` (``nas.oneshot``), ending, as every search does, with an architecture value in
+``models/search.json`` that retrain, evaluate and the registry take unchanged.
+
+The Optuna study stays the trial log: after each supernet epoch the architecture derived from α is a COMPLETE trial
+whose value is its weight-sharing score (the val accuracy of the supernet restricted to that architecture's ops),
+with the epoch, the supernet's own losses and softmax(α) as attributes. MLflow's search run gets the same per epoch:
+losses, softmax(α) per edge and op (``alpha/<cell>/<edge>/<op>``), a heatmap of α and the derived architecture.
+
+Crash-safe: the whole search state (supernet, α, optimisers, temperature schedule position, generators) is written
+to ``checkpoints/`` after every epoch, before the epoch's trial; a run killed at any point and started again resumes
+from the last checkpoint to the same α and the same architecture as one never interrupted (CPU, same seed). An epoch
+whose checkpoint was written but whose trial was not is recorded from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import pickle
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from nas.config import Params
+from nas.data import Split, load_prepared, normalize
+from nas.errors import UserError
+from nas.execution.trial import HEARTBEAT_S
+from nas.search.runner import _renew, claim, open_study, settle
+from nas.search.stage import SEARCH_JSON, default_study_name, dvc_data_hash, study_identity
+from nas.spaces import SPACES, NetworkConfig
+from nas.stores import redact
+from nas.tracking import SearchTracker, open_tracking, tracking_uri, ui_link
+from nas.training import Diverged, pick_device
+
+CHECKPOINTS = Path("checkpoints")
+EPOCH_ATTR = "oneshot_epoch"
+ALPHAS_ATTR = "alphas"
+
+
+def checkpoint_path(study_name: str, storage: str) -> Path:
+    return CHECKPOINTS / f"oneshot-{hashlib.sha256(f'{storage}|{study_name}'.encode()).hexdigest()[:16]}.pt"
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    """Write-then-rename: a kill during the save leaves the previous checkpoint intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, KeyError, TypeError,
+            AttributeError) as exc:  # a truncated or foreign file
+        raise UserError(f"{path}: not a readable one-shot checkpoint ({type(exc).__name__}); delete it to start the "
+                        "search over") from None
+
+
+@contextlib.contextmanager
+def _held(study: optuna.Study) -> Iterator[None]:
+    """Keep the study's lease renewed while an epoch trains (epochs outlast the lease), released at the end."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            _renew(study)
+
+    thread = threading.Thread(target=beat, name="oneshot-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        _renew(study, at=0.0)  # released: a next start need not wait for it
+
+
+def alpha_metrics(labels: dict[str, tuple[list[str], tuple[str, ...]]], alphas: dict[str, np.ndarray]
+                  ) -> dict[str, float]:
+    """softmax(α) as MLflow metrics ``alpha/<cell>/<i>_to_<j>/<op>``."""
+    return {f"alpha/{cell}/{edge.replace('->', '_to_')}/{op}": float(alphas[cell][r, c])
+            for cell, (edges, ops) in labels.items() for r, edge in enumerate(edges) for c, op in enumerate(ops)}
+
+
+def _epoch_trials(study: optuna.Study) -> dict[int, optuna.trial.FrozenTrial]:
+    return {t.user_attrs[EPOCH_ATTR]: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if EPOCH_ATTR in t.user_attrs}
+
+
+def _add_trial(study: optuna.Study, space: Any, record: dict[str, Any]) -> None:
+    arch = space.decode(record["arch"])
+    study.add_trial(optuna.trial.create_trial(
+        params=space.to_params(arch), distributions=space.distributions(), value=record["val_accuracy"],
+        user_attrs={"arch": record["arch"], "seconds": record["metrics"]["seconds"], EPOCH_ATTR: record["epoch"],
+                    **{f"supernet_{k}": v for k, v in record["metrics"].items() if k != "seconds"},
+                    ALPHAS_ATTR: {cell: np.round(a, 6).tolist() for cell, a in record["alphas"].items()}}))
+
+
+def _heatmap(labels: dict[str, tuple[list[str], tuple[str, ...]]], alphas: dict[str, np.ndarray], folder: str,
+             title: str) -> str:
+    from nas.reports.plots import alpha_heatmap
+
+    return str(alpha_heatmap(alphas, labels, Path(folder) / "alphas.png", title))
+
+
+def search_oneshot(params: Params, report: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) the one-shot search; returns what ``models/search.json`` records."""
+    from nas.oneshot import OneShotConfig, make_search
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    s, o = params.search, params.search.oneshot_settings
+    data = load_prepared(params.data.out, params.data)
+    space = SPACES[s.space]
+    identity = study_identity(params, data)
+    study_name = s.study_name or default_study_name(params, identity)
+    device = pick_device()
+    network = NetworkConfig(s.channels, s.cells_per_stage, data.in_channels, data.num_classes)
+    searcher = make_search(s.strategy, s.space, network, OneShotConfig(**o.model_dump()), s.seed, device)
+    labels = searcher.supernet.labels()
+    # The supernet trains on the train split and α (and the scores) on the val split, normalised as every search's.
+    train, val = (Split(normalize(d.x, data.manifest), d.y) for d in (data.train, data.val))
+    checkpoint = checkpoint_path(study_name, redact(s.storage))
+    history: list[dict[str, Any]] = []
+    if checkpoint.is_file():
+        state = _load(checkpoint)
+        try:
+            searcher.load_state_dict(state["search"])
+        except (KeyError, ValueError) as exc:
+            raise UserError(f"{checkpoint}: {exc}; delete it to start the search over") from None
+        history = state["history"]
+    # The sampler is never asked: trials are added as the epochs end.
+    study = open_study(s.storage, study_name, optuna.samplers.RandomSampler(seed=s.seed), identity)
+    uri = tracking_uri(params.tracking.uri)
+    open_tracking(uri, params.tracking.experiment)  # an unusable MLflow store, before the study is touched
+    claim(study, report)
+    tracker = None
+    with _held(study):
+        try:
+            tracker = SearchTracker.start(
+                uri, params.tracking.experiment, study_name,
+                params={"space": s.space, "strategy": s.strategy, "dataset": params.data.dataset, "seed": s.seed,
+                        "channels": s.channels, "cells_per_stage": s.cells_per_stage,
+                        **{f"oneshot.{k}": v for k, v in o.model_dump().items()}},
+                tags={"data_dvc_md5": dvc_data_hash()}, storage=s.storage)
+            tracker.mark_killed(settle(study, report))
+            report(f"[search] study {study_name!r} in {redact(s.storage)}; one-shot {s.strategy} on {s.space}, "
+                   f"{o.epochs} supernet epochs, device {device}; MLflow run {tracker.parent_run_id} at {redact(uri)}"
+                   + (f"; resuming after epoch {searcher.epochs_done} from {checkpoint}" if history else ""))
+            recorded = _epoch_trials(study)
+            for record in history:  # killed after a checkpoint, before its trial
+                if record["epoch"] not in recorded:
+                    _add_trial(study, space, record)
+            for epoch in range(searcher.epochs_done, o.epochs):
+                try:
+                    metrics = searcher.run_epoch(train, val, epoch)
+                except Diverged as exc:
+                    raise UserError(f"search: the supernet's training loss is {exc.loss} at epoch {epoch + 1}; lower "
+                                    "search.oneshot.w_lr") from None
+                arch = searcher.derive()
+                score = searcher.evaluate_arch(arch, val)
+                record = {"epoch": epoch + 1, "arch": space.encode(arch), "val_accuracy": score, "metrics": metrics,
+                          "alphas": searcher.alphas()}
+                history.append(record)
+                _save(checkpoint, {"search": searcher.state_dict(), "history": history})
+                if epoch + 1 not in recorded:  # a search restarted without its checkpoint repeats recorded epochs
+                    _add_trial(study, space, record)
+                with tempfile.TemporaryDirectory() as tmp:
+                    png = _heatmap(labels, record["alphas"], tmp, f"{s.strategy} on {s.space}, epoch {epoch + 1}")
+                    tracker.log_epoch(epoch + 1, {**{f"supernet_{k}": v for k, v in metrics.items()},
+                                                  "derived_val_accuracy": score,
+                                                  **alpha_metrics(labels, record["alphas"])},
+                                      artifacts={png: f"alphas/epoch_{epoch + 1:03d}"},
+                                      texts={f"derived/epoch_{epoch + 1:03d}.txt": record["arch"] + "\n"})
+                _renew(study)
+                extra = f" tau {metrics['temperature']:.3g}" if "temperature" in metrics else ""
+                report(f"[search] epoch {epoch + 1}/{o.epochs}: train_loss {metrics['train_loss']:.4f} supernet val_acc "
+                       f"{metrics['val_accuracy']:.4f}{extra}; derived val_acc {score:.4f} ({metrics['seconds']:.1f}s)  "
+                       f"{record['arch']}")
+            if not history:  # every epoch recorded, checkpoint gone: the study holds the search
+                history = [{"epoch": e, "arch": t.user_attrs["arch"], "val_accuracy": t.value,
+                            "alphas": {c: np.array(a) for c, a in t.user_attrs[ALPHAS_ATTR].items()}}
+                           for e, t in sorted(_epoch_trials(study).items())]
+            final = history[-1]
+            number = _epoch_trials(study)[final["epoch"]].number
+            summary = {
+                "study_name": study_name, "storage": redact(s.storage), "space": s.space, "strategy": s.strategy,
+                "n_trials": len(history), "pruned": 0,
+                # DARTS's result is the architecture derived at the end, not the best-scoring epoch's.
+                "best": {"number": number, "arch": final["arch"], "val_accuracy": final["val_accuracy"],
+                         "values": {"val_accuracy": final["val_accuracy"]}},
+                "objectives": {"val_accuracy": "maximize"}, "front": [],
+                "oneshot": {"epochs": o.epochs, "derived": [{"epoch": r["epoch"], "arch": r["arch"],
+                                                             "val_accuracy": r["val_accuracy"]} for r in history]},
+                "mlflow": {"tracking_uri": redact(uri), "experiment_id": tracker.experiment_id,
+                           "ui": ui_link(redact(uri), tracker.experiment_id), "parent_run_id": tracker.parent_run_id},
+            }
+            SEARCH_JSON.parent.mkdir(parents=True, exist_ok=True)
+            SEARCH_JSON.write_text(json.dumps(summary, indent=2) + "\n")
+            with tempfile.TemporaryDirectory() as tmp:
+                png = _heatmap(labels, final["alphas"], tmp, f"{s.strategy} on {s.space}, final α")
+                tracker.finish({"best_val_accuracy": final["val_accuracy"], "completed_trials": len(history)}, [png])
+        except BaseException:
+            if tracker is not None:
+                tracker.fail()
+            raise
+    checkpoint.unlink(missing_ok=True)  # the study holds the search now
+    report(f"[search] derived architecture after {len(history)} epochs: val_acc={final['val_accuracy']:.4f} "
+           f"(weight sharing)  {final['arch']}")
+    report(f"[search] the search in MLflow's UI: {summary['mlflow']['ui']}")
+    if not math.isfinite(final["val_accuracy"]):
+        raise UserError("search: the derived architecture's score is not finite")
+    return summary

@@ -1,0 +1,157 @@
+"""The one-shot search stage (nas.search.oneshot) on the digits data: real supernet training, a real Optuna SQLite
+study and MLflow store; kill -9 and resume as for the black-box searches."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from nas.config import Params
+from nas.errors import UserError
+from nas.search.oneshot import EPOCH_ATTR, checkpoint_path
+from nas.spaces import SPACES
+
+ROOT = Path(__file__).parents[2]
+
+
+def _params(folder: Path, prepared: Path, strategy: str, epochs: int, space: str = "nb201") -> dict:
+    return {"data": {"out": str(prepared)},
+            "search": {"strategy": strategy, "space": space, "channels": 4, "cells_per_stage": 1,
+                       "storage": f"sqlite:///{folder / 'optuna.db'}", "study_name": "oneshot",
+                       "oneshot": {"epochs": epochs, "batch_size": 128}},
+            "tracking": {"experiment": "oneshot"}}
+
+
+def test_every_epoch_is_a_trial_and_the_run_holds_losses_alphas_heatmaps_and_derived_archs(
+        tmp_path, prepared_digits, mlflow_uri):
+    from nas.search.stage import search
+
+    lines: list[str] = []
+    summary = search(Params.model_validate(_params(tmp_path, prepared_digits, "darts", 2)), lines.append)
+    study = optuna.load_study(study_name="oneshot", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    assert [t.user_attrs[EPOCH_ATTR] for t in trials] == [1, 2]
+    space = SPACES["nb201"]
+    for trial in trials:  # each trial is the architecture derived that epoch, its params the space's
+        assert space.from_params(trial.params) == space.decode(trial.user_attrs["arch"])
+        assert 0 <= trial.value <= 1 and len(trial.user_attrs["alphas"]["cell"]) == 6
+    assert summary["best"]["arch"] == trials[-1].user_attrs["arch"]  # DARTS keeps the last derived architecture
+    assert [d["arch"] for d in summary["oneshot"]["derived"]] == [t.user_attrs["arch"] for t in trials]
+    assert json.loads(Path("models/search.json").read_text()) == summary
+    assert not checkpoint_path("oneshot", f"sqlite:///{tmp_path / 'optuna.db'}").exists()  # the study holds it now
+    assert sum("epoch" in line and "derived val_acc" in line for line in lines) == 2  # a line per epoch
+
+    client = MlflowClient(mlflow_uri)
+    run = client.get_run(summary["mlflow"]["parent_run_id"])
+    assert run.info.status == "FINISHED" and run.data.params["oneshot.epochs"] == "2"
+    losses = client.get_metric_history(run.info.run_id, "supernet_train_loss")
+    assert [m.step for m in losses] == [1, 2]
+    alpha = [k for k in run.data.metrics if k.startswith("alpha/cell/")]
+    assert len(alpha) == 6 * 5 and "alpha/cell/0_to_1/nor_conv_3x3" in alpha
+    rows = [sum(run.data.metrics[f"alpha/cell/{e}/{op}"] for op in space_ops()) for e in ("0_to_1", "2_to_3")]
+    assert rows == pytest.approx([1.0, 1.0])  # softmax per edge
+    artifacts = {a.path for folder in ("alphas/epoch_001", "derived") for a in client.list_artifacts(
+        run.info.run_id, folder)}
+    assert {"alphas/epoch_001/alphas.png", "derived/epoch_001.txt", "derived/epoch_002.txt"} <= artifacts
+
+
+def space_ops() -> tuple[str, ...]:
+    from nas.spaces.nb201 import OP_NAMES
+
+    return OP_NAMES
+
+
+def _search(folder: Path, params: dict, env: dict) -> subprocess.Popen:
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return subprocess.Popen([sys.executable, "-m", "nas.cli", "search", "--params", str(path)], cwd=folder, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _epochs(storage: str) -> list[tuple]:
+    study = optuna.load_study(study_name="oneshot", storage=storage)
+    return [(t.user_attrs[EPOCH_ATTR], t.user_attrs["arch"], t.value, t.user_attrs["alphas"])
+            for t in study.get_trials(states=(TrialState.COMPLETE,))]
+
+
+def test_sigkill_mid_supernet_training_then_restart_ends_with_the_same_alphas_and_architecture(
+        tmp_path, prepared_digits, mlflow_uri):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri, "PYTHONPATH": str(ROOT)}
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    for folder in (clean, killed):
+        folder.mkdir()
+    reference = _search(clean, _params(clean, prepared_digits, "gdas", 6), env)
+    proc = _search(killed, _params(killed, prepared_digits, "gdas", 6), env)
+    storage = f"sqlite:///{killed / 'optuna.db'}"
+    deadline = time.monotonic() + 240
+    while True:  # kill -9 during an epoch, after two have been recorded
+        assert proc.poll() is None and time.monotonic() < deadline, "search ended before it could be killed"
+        try:
+            done = len(_epochs(storage))
+        except KeyError:  # the study is not created yet
+            done = 0
+        if done >= 2:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            break
+        time.sleep(0.02)
+    assert proc.returncode == -signal.SIGKILL
+    assert checkpoint_path("oneshot", storage).relative_to("checkpoints")  # where the resume reads from
+    assert (killed / checkpoint_path("oneshot", storage)).is_file()
+
+    restarted = _search(killed, _params(killed, prepared_digits, "gdas", 6), env)
+    out = restarted.communicate(timeout=240)[0]
+    assert restarted.returncode == 0, out
+    assert "resuming after epoch" in out, out
+    reference_out = reference.communicate(timeout=240)[0]
+    assert reference.returncode == 0, reference_out
+
+    resumed, uninterrupted = _epochs(storage), _epochs(f"sqlite:///{clean / 'optuna.db'}")
+    assert [e[0] for e in resumed] == [1, 2, 3, 4, 5, 6]  # each epoch once, none lost or repeated
+    assert resumed == uninterrupted  # same α after every epoch, same derived architectures and scores
+    found = json.loads((killed / "models" / "search.json").read_text())
+    assert found["best"] == json.loads((clean / "models" / "search.json").read_text())["best"]
+
+
+def test_a_corrupt_checkpoint_is_one_line_and_nothing_is_written(tmp_path, prepared_digits, mlflow_uri, capsys,
+                                                                 monkeypatch):
+    from nas.cli import main
+
+    params = _params(tmp_path, prepared_digits, "snas", 2)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    bad = checkpoint_path("oneshot", params["search"]["storage"])
+    bad.parent.mkdir()
+    bad.write_bytes(b"PK\x03\x04 not a checkpoint")
+    code = main(["search", "--params", "params.yaml"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and str(bad) in err[0] and "not a readable one-shot checkpoint" in err[0], err
+    assert not (tmp_path / "models").exists() and not (tmp_path / "optuna.db").exists()
+
+
+def test_a_checkpoint_of_other_settings_is_refused(tmp_path, prepared_digits, mlflow_uri):
+    """A checkpoint a 1-epoch GDAS search wrote, under the name a 2-epoch one reads: refused, not half-loaded."""
+    import torch
+
+    from nas.oneshot import OneShotConfig, make_search
+    from nas.search.stage import search
+    from nas.spaces import NetworkConfig
+
+    params = _params(tmp_path, prepared_digits, "gdas", 2)
+    state = make_search("gdas", "nb201", NetworkConfig(4, 1, 1, 10), OneShotConfig(epochs=1), 0).state_dict()
+    path = checkpoint_path("oneshot", params["search"]["storage"])
+    path.parent.mkdir()
+    torch.save({"search": state, "history": []}, path)
+    with pytest.raises(UserError, match="delete it to start the search over"):
+        search(Params.model_validate(params), lambda _: None)
