@@ -118,15 +118,29 @@ def _heatmap(labels: dict[str, tuple[list[str], tuple[str, ...]]], alphas: dict[
 
 def search_oneshot(params: Params, report: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) the one-shot search; returns what ``models/search.json`` records."""
-    from nas.oneshot import OneShotConfig, make_search
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    s, o = params.search, params.search.oneshot_settings
+    s = params.search
     data = load_prepared(params.data.out, params.data)
     space = SPACES[s.space]
     identity = study_identity(params, data)
     study_name = s.study_name or default_study_name(params, identity)
     device = pick_device()
+    # One intra-op thread, as every trial trains: CPU kernels sum in another order with another thread count, and a
+    # resumed search must end as an uninterrupted one (threads also oversubscribe a busy machine badly: 14 s against
+    # 0.3 s per NB201 epoch here with another process on the second core).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _search(params, report, data, space, identity, study_name, device)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _search(params: Params, report: Callable[[str], None], data: Any, space: Any, identity: dict[str, Any],
+            study_name: str, device: str) -> dict[str, Any]:
+    from nas.oneshot import OneShotConfig, make_search
+
+    s, o = params.search, params.search.oneshot_settings
     network = NetworkConfig(s.channels, s.cells_per_stage, data.in_channels, data.num_classes)
     searcher = make_search(s.strategy, s.space, network, OneShotConfig(**o.model_dump()), s.seed, device)
     labels = searcher.supernet.labels()

@@ -25,11 +25,11 @@ from nas.spaces import SPACES
 ROOT = Path(__file__).parents[2]
 
 
-def _params(folder: Path, prepared: Path, strategy: str, epochs: int, space: str = "nb201") -> dict:
+def _params(folder: Path, prepared: Path, strategy: str, epochs: int, batch_size: int = 128) -> dict:
     return {"data": {"out": str(prepared)},
-            "search": {"strategy": strategy, "space": space, "channels": 4, "cells_per_stage": 1,
+            "search": {"strategy": strategy, "space": "nb201", "channels": 4, "cells_per_stage": 1,
                        "storage": f"sqlite:///{folder / 'optuna.db'}", "study_name": "oneshot",
-                       "oneshot": {"epochs": epochs, "batch_size": 128}},
+                       "oneshot": {"epochs": epochs, "batch_size": batch_size}},
             "tracking": {"experiment": "oneshot"}}
 
 
@@ -91,8 +91,8 @@ def test_sigkill_mid_supernet_training_then_restart_ends_with_the_same_alphas_an
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     for folder in (clean, killed):
         folder.mkdir()
-    reference = _search(clean, _params(clean, prepared_digits, "gdas", 6), env)
-    proc = _search(killed, _params(killed, prepared_digits, "gdas", 6), env)
+    reference = _search(clean, _params(clean, prepared_digits, "gdas", 8, 32), env)
+    proc = _search(killed, _params(killed, prepared_digits, "gdas", 8, 32), env)
     storage = f"sqlite:///{killed / 'optuna.db'}"
     deadline = time.monotonic() + 240
     while True:  # kill -9 during an epoch, after two have been recorded
@@ -110,7 +110,7 @@ def test_sigkill_mid_supernet_training_then_restart_ends_with_the_same_alphas_an
     assert checkpoint_path("oneshot", storage).relative_to("checkpoints")  # where the resume reads from
     assert (killed / checkpoint_path("oneshot", storage)).is_file()
 
-    restarted = _search(killed, _params(killed, prepared_digits, "gdas", 6), env)
+    restarted = _search(killed, _params(killed, prepared_digits, "gdas", 8, 32), env)
     out = restarted.communicate(timeout=240)[0]
     assert restarted.returncode == 0, out
     assert "resuming after epoch" in out, out
@@ -118,7 +118,7 @@ def test_sigkill_mid_supernet_training_then_restart_ends_with_the_same_alphas_an
     assert reference.returncode == 0, reference_out
 
     resumed, uninterrupted = _epochs(storage), _epochs(f"sqlite:///{clean / 'optuna.db'}")
-    assert [e[0] for e in resumed] == [1, 2, 3, 4, 5, 6]  # each epoch once, none lost or repeated
+    assert [e[0] for e in resumed] == [1, 2, 3, 4, 5, 6, 7, 8]  # each epoch once, none lost or repeated
     assert resumed == uninterrupted  # same α after every epoch, same derived architectures and scores
     found = json.loads((killed / "models" / "search.json").read_text())
     assert found["best"] == json.loads((clean / "models" / "search.json").read_text())["best"]
