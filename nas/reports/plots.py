@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import optuna
 from matplotlib.patches import FancyArrowPatch
+from matplotlib.ticker import MaxNLocator
 from optuna.visualization.matplotlib import plot_optimization_history
 
 from nas.estimation.objectives import OBJECTIVES
@@ -194,7 +195,9 @@ def alpha_heatmap(alphas: dict[str, np.ndarray], labels: dict[str, tuple[Sequenc
                              squeeze=False)
     for ax, (name, weights) in zip(axes[0], alphas.items()):
         edges, ops = labels[name]
-        image = ax.imshow(weights, cmap="viridis", vmin=0, vmax=max(float(weights.max()), 1e-9), aspect="auto")
+        # the panel's own range: early in a search softmax(α) differs from uniform in the third decimal
+        low, high = float(weights.min()), float(weights.max())
+        image = ax.imshow(weights, cmap="viridis", vmin=low, vmax=max(high, low + 1e-9), aspect="auto")
         ax.set_xticks(range(len(ops)), ops, rotation=60, ha="right", fontsize=7)
         ax.set_yticks(range(len(edges)), edges, fontsize=7)
         for row, col in enumerate(weights.argmax(1)):
@@ -202,6 +205,29 @@ def alpha_heatmap(alphas: dict[str, np.ndarray], labels: dict[str, tuple[Sequenc
         ax.set_title(f"{name}: softmax(α)", fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.05)
     fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def oneshot_epochs_plot(epochs: Sequence[int], scores: Sequence[float], parameter_free: Sequence[float],
+                        path: str | Path, title: str) -> Path:
+    """Per supernet epoch: the derived architecture's weight-sharing score and its share of parameter-free ops (DARTS's
+    collapse shows as that share rising)."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    ax.plot(epochs, scores, "o-", color="tab:blue", label="derived architecture, val accuracy (weight sharing)")
+    ax.set_xlabel("supernet epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("val accuracy", color="tab:blue")
+    ax.set_ylim(0, 1)
+    other = ax.twinx()
+    other.plot(epochs, parameter_free, "s--", color="tab:red", label="parameter-free ops in the derived cell")
+    other.set_ylabel("share of parameter-free ops", color="tab:red")
+    other.set_ylim(0, 1)
+    lines = ax.get_lines() + other.get_lines()
+    ax.legend(lines, [line.get_label() for line in lines], loc="lower right", fontsize=8)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

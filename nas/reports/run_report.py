@@ -40,6 +40,7 @@ def write_report(path: Path, *, manifest: dict[str, Any], found: dict[str, Any],
         "![trials](trials.png)",
         "",
         *_pareto_lines(found, retrained),
+        *_oneshot_lines(found),
         "## Found architecture",
         f"`{retrained.get('arch', found['best']['arch'])}`",
         "",
@@ -78,6 +79,27 @@ def without_images(markdown: str) -> str:
     """The report for a page that cannot reach the PNG files next to it (a Prefect artifact): each image becomes
     its caption and file name."""
     return re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", r"*\1: \2*", markdown)
+
+
+def _oneshot_lines(found: dict[str, Any]) -> list[str]:
+    """A one-shot search: the architecture derived after each supernet epoch."""
+    if "oneshot" not in found:
+        return []
+    rows = [f"| {d['epoch']} | {d['val_accuracy']:.4f} | `{d['arch'].replace('|', chr(92) + '|')}` |"
+            for d in found["oneshot"]["derived"]]
+    return [
+        "## One-shot search",
+        f"- {found['oneshot']['epochs']} supernet epochs; the retrained architecture is the one derived after the last",
+        "",
+        "| epoch | val accuracy (weight sharing) | derived architecture |",
+        "|---|---|---|",
+        *rows,
+        "",
+        "![derived architecture per epoch](oneshot_epochs.png)",
+        "",
+        "![softmax(α)](alphas.png)",
+        "",
+    ]
 
 
 def _pareto_lines(found: dict[str, Any], retrained: dict[str, Any]) -> list[str]:

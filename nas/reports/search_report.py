@@ -6,10 +6,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 
-from nas.reports.plots import hypervolume_plot, pareto_front_plot, search_progress_plot, trials_plot
+from nas.reports.plots import (
+    alpha_heatmap,
+    hypervolume_plot,
+    oneshot_epochs_plot,
+    pareto_front_plot,
+    search_progress_plot,
+    trials_plot,
+)
 from nas.search import pareto
 
 
@@ -63,7 +71,32 @@ def write_search_reports(study: optuna.Study, trials: Sequence[Any], title: str,
         history = pareto.trial_hypervolumes(trials, objectives, reference)
         files.append(hypervolume_plot(history, folder / "hypervolume.png", reference=list(reference.values()),
                                       title=title))
+    files += _oneshot_reports(study, folder, title)
     return files
+
+
+def _oneshot_reports(study: optuna.Study, folder: Path, title: str) -> list[Path]:
+    """For a one-shot search (nas.search.oneshot: a trial per supernet epoch): ``alphas.png``, softmax(α) after the
+    last epoch, and ``oneshot_epochs.png``, the derived architecture's score and its share of parameter-free ops per
+    epoch."""
+    from nas.oneshot.analysis import parameter_free_share
+    from nas.search.oneshot import ALPHAS_ATTR, EPOCH_ATTR
+
+    epochs = sorted((t.user_attrs[EPOCH_ATTR], t) for t in study.get_trials(deepcopy=False, states=(
+        optuna.trial.TrialState.COMPLETE,)) if EPOCH_ATTR in t.user_attrs)
+    if not epochs:
+        return []
+    from nas.oneshot.base import SUPERNETS
+    from nas.spaces import SPACES
+
+    space_name = "darts" if "normal" in epochs[-1][1].user_attrs[ALPHAS_ATTR] else "nb201"
+    space = SPACES[space_name]
+    alphas = {cell: np.array(a) for cell, a in epochs[-1][1].user_attrs[ALPHAS_ATTR].items()}
+    shares = [parameter_free_share(space.decode(t.user_attrs["arch"])) for _, t in epochs]
+    return [alpha_heatmap(alphas, SUPERNETS[space_name].labels(), folder / "alphas.png",
+                          f"{title}: softmax(α) after epoch {epochs[-1][0]}"),
+            oneshot_epochs_plot([e for e, _ in epochs], [t.value for _, t in epochs], shares,
+                                folder / "oneshot_epochs.png", title)]
 
 
 def top_trials(trials: Sequence[Any], k: int = 10) -> list[dict[str, Any]]:

@@ -52,6 +52,12 @@ def test_every_epoch_is_a_trial_and_the_run_holds_losses_alphas_heatmaps_and_der
     assert not checkpoint_path("oneshot", f"sqlite:///{tmp_path / 'optuna.db'}").exists()  # the study holds it now
     assert sum("epoch" in line and "derived val_acc" in line for line in lines) == 2  # a line per epoch
 
+    from nas.reports import write_search_reports
+    from nas.search.runner import records
+
+    files = {f.name for f in write_search_reports(study, records(study), "darts on nb201", tmp_path / "reports")}
+    assert {"alphas.png", "oneshot_epochs.png", "trials.png"} <= files
+
     client = MlflowClient(mlflow_uri)
     run = client.get_run(summary["mlflow"]["parent_run_id"])
     assert run.info.status == "FINISHED" and run.data.params["oneshot.epochs"] == "2"
@@ -64,6 +70,16 @@ def test_every_epoch_is_a_trial_and_the_run_holds_losses_alphas_heatmaps_and_der
     artifacts = {a.path for folder in ("alphas/epoch_001", "derived") for a in client.list_artifacts(
         run.info.run_id, folder)}
     assert {"alphas/epoch_001/alphas.png", "derived/epoch_001.txt", "derived/epoch_002.txt"} <= artifacts
+
+
+def test_parameter_free_share_of_derived_cells():
+    from nas.oneshot.analysis import parameter_free_share
+    from nas.spaces.darts import DARTS_V2
+    from nas.spaces.nb201 import decode
+
+    assert parameter_free_share(decode("|skip_connect~0|+|none~0|avg_pool_3x3~1|+|nor_conv_3x3~0|nor_conv_1x1~1|"
+                                       "skip_connect~2|")) == pytest.approx(4 / 6)
+    assert parameter_free_share(DARTS_V2) == pytest.approx(2 / 8)  # its normal cell: two skip connections
 
 
 def space_ops() -> tuple[str, ...]:
