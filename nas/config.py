@@ -320,6 +320,10 @@ class RetrainParams(TrainParams):
     channels: int = Field(16, ge=1, le=1024)
     cells_per_stage: int = Field(2, ge=1, le=64)
     seed: int = Field(0, ge=0)
+    # DARTS's retraining extras (darts space only): the auxiliary head's loss weight (DARTS: 0.4; 0: no head), and
+    # drop-path, its probability rising linearly from 0 to this over the epochs (DARTS: 0.2).
+    auxiliary_weight: float = Field(0.0, ge=0, le=10)
+    drop_path_prob: float = Field(0.0, ge=0, lt=1)
 
     @field_validator("select")
     @classmethod
@@ -341,6 +345,15 @@ class Params(Section):
     search: SearchParams = Field(default_factory=SearchParams)
     retrain: RetrainParams = Field(default_factory=RetrainParams)
     tracking: TrackingParams = Field(default_factory=TrackingParams)
+
+    @model_validator(mode="after")
+    def _darts_extras(self) -> Params:
+        r = self.retrain
+        for key, value in (("auxiliary_weight", r.auxiliary_weight), ("drop_path_prob", r.drop_path_prob)):
+            if value and self.search.space != "darts":
+                raise _option_error(f"retrain.{key}", f"only the darts space's network has it (search.space: "
+                                                      f"{self.search.space}); set it to 0 (got {value})")
+        return self
 
     @model_validator(mode="after")
     def _select_searched(self) -> Params:

@@ -104,6 +104,8 @@ SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing,
         ("data:\n  root: 3\n", "data.root: Input should be a valid string (got 3)"),
         ("search:\n  space: hierarchical\n", "search.space: Input should be 'nb201', 'macro' or 'darts' (got 'hierarchical')"),
         # one-shot search
+        ("retrain:\n  auxiliary_weight: 0.4\n", "retrain.auxiliary_weight: only the darts space's network has it "
+         "(search.space: nb201); set it to 0 (got 0.4)"),
         ("search:\n  strategy: darts\n  space: macro\n",
          "search.space: macro has no supernet; one-shot strategies (darts) run on nb201 or darts"),
         ("search:\n  strategy: gdas\n  oneshot:\n    alpha_lr: 0\n",

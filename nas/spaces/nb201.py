@@ -58,6 +58,7 @@ class NetworkConfig:
     cells_per_stage: int = 5
     in_channels: int = 3
     num_classes: int = 10
+    auxiliary: bool = False  # an auxiliary classifier, in the spaces whose network has one (darts)
 
 
 def encode(arch: NB201Arch) -> str:

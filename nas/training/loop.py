@@ -62,6 +62,10 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model for training
     seed: int = 0
     device: str = "cpu"
+    # DARTS's retraining extras, for a network that has them (nas.spaces.darts.network): the weight of the auxiliary
+    # head's loss, and drop-path, its probability raised linearly from 0 over the epochs (DARTS's train.py).
+    auxiliary_weight: float = 0.0
+    drop_path_prob: float = 0.0
 
 
 def train_config(params: Any, device: str, dataset: str) -> TrainConfig:
@@ -70,8 +74,9 @@ def train_config(params: Any, device: str, dataset: str) -> TrainConfig:
     keys = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "label_smoothing", "warmup_epochs", "cutout",
             "channels_last", "compile", "seed")
     augment = params.augment == "crop_flip" or (params.augment == "auto" and dataset in AUGMENTED_DATASETS)
+    extras = {k: getattr(params, k) for k in ("auxiliary_weight", "drop_path_prob") if hasattr(params, k)}
     return TrainConfig(**{k: getattr(params, k) for k in keys}, crop_padding=4 if augment else 0, flip=augment,
-                       device=device)
+                       device=device, **extras)
 
 
 def pick_device() -> str:
@@ -216,6 +221,9 @@ def train(
     forward = torch.compile(model) if config.compile else model
     for epoch in range(first_epoch, config.epochs):
         model.train()
+        if config.drop_path_prob and hasattr(model, "drop_path_prob"):
+            model.drop_path_prob = config.drop_path_prob * epoch / config.epochs
+            model.drop_path_generator = generator  # its masks too come from the seed, and resume with it
         order = torch.randperm(len(train_y), generator=generator).to(device)
         total = torch.zeros((), device=device)
         for i in range(0, len(order), config.batch_size):
@@ -226,6 +234,9 @@ def train(
             # bf16 autocast on CUDA needs no GradScaler (unlike float16); elsewhere this is a no-op.
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
                 loss = loss_fn(forward(x), train_y[idx])
+                aux = getattr(model, "aux_logits", None) if config.auxiliary_weight else None
+                if aux is not None:  # set by the forward just run, in training mode
+                    loss = loss + config.auxiliary_weight * loss_fn(aux, train_y[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

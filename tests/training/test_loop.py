@@ -139,3 +139,37 @@ def test_a_loss_that_becomes_nan_stops_training_with_the_epoch(prepared_digits, 
     with pytest.raises(Diverged, match=r"training diverged at epoch 1 \(train_loss nan\)"):
         train(model, data, config, [lambda epoch, m: seen.append(epoch)], checkpoint=tmp_path / "ckpt.pt")
     assert seen == [] and not (tmp_path / "ckpt.pt").exists()  # a NaN epoch is neither reported nor saved
+
+
+def test_darts_auxiliary_loss_and_drop_path_change_training_and_resume_exactly(prepared_digits, tmp_path):
+    """DARTS's retraining extras: the auxiliary head's loss is added, drop-path rises over the epochs, and a resumed
+    run ends as an uninterrupted one (drop-path masks come from the loop's seeded generator, which it saves)."""
+    from nas.data import load_prepared
+    from nas.spaces import SPACES, NetworkConfig
+    from nas.spaces.darts import DARTS_V2
+
+    data = load_prepared(prepared_digits)
+
+    def model(auxiliary: bool):
+        return init_model(lambda: SPACES["darts"].build(DARTS_V2, NetworkConfig(4, 1, 1, 10, auxiliary=auxiliary)), 0)
+
+    plain = TrainConfig(epochs=3, batch_size=256)
+    extras = TrainConfig(epochs=3, batch_size=256, auxiliary_weight=0.4, drop_path_prob=0.2)
+    base = train(model(False), data, plain)
+    whole_model = model(True)
+    whole = train(whole_model, data, extras)
+    assert whole["train_loss"][0] > base["train_loss"][0]  # + 0.4 x the auxiliary head's loss
+    assert whole_model.drop_path_prob == pytest.approx(0.2 * 2 / 3)  # set for the last epoch
+    assert train(model(True), data, extras)["train_loss"] == whole["train_loss"]  # seeded, masks included
+
+    def die_after_second_epoch(epoch, metrics):
+        if epoch == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(model(True), data, extras, [die_after_second_epoch], checkpoint=tmp_path / "ckpt.pt")
+    resumed = model(True)
+    rest = train(resumed, data, extras, checkpoint=tmp_path / "ckpt.pt")
+    assert rest["resumed_from"] == 2 and rest["train_loss"] == whole["train_loss"]
+    for key, value in whole_model.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key

@@ -6,7 +6,8 @@ and a linear classifier. DARTS's CIFAR-10 network is C = 36 with 20 cells (N = 6
 
 Retraining extras, as DARTS's ``train.py``: an auxiliary classifier after the second reduction (``auxiliary``;
 ``aux_logits`` holds its output after a training-mode forward, for the loss), and drop-path on every non-identity
-edge with probability ``drop_path_prob``, an attribute the training loop may raise over the epochs. DARTS's
+edge with probability ``drop_path_prob``, an attribute the training loop may raise over the epochs (its masks from
+``drop_path_generator``, the loop's seeded generator). DARTS's
 auxiliary head pools a 8x8 map (32x32 images) with a 5x5 window at stride 3; other sizes are pooled to the same 2x2
 adaptively, which changes no parameter.
 """
@@ -22,10 +23,11 @@ from nas.spaces.nb201 import NetworkConfig
 from nas.spaces.ops import OPS, FactorizedReduce, ReLUConvBN
 
 
-def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
-    """Zero whole samples of an edge's output with probability ``drop_prob``, scaling the rest (DARTS's utils)."""
+def drop_path(x: torch.Tensor, drop_prob: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Zero whole samples of an edge's output with probability ``drop_prob``, scaling the rest (DARTS's utils). The
+    mask is drawn on the CPU from ``generator`` (the training loop's seeded one), so a run is reproducible."""
     keep = 1.0 - drop_prob
-    mask = torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)
+    mask = torch.empty(x.shape[0], 1, 1, 1).bernoulli_(keep, generator=generator).to(x.device, x.dtype)
     return x / keep * mask
 
 
@@ -42,14 +44,15 @@ class DartsCell(nn.Module):
         self.ops = nn.ModuleList(OPS[op](c, c, 2 if reduction and source < 2 else 1) for op, source in edges)
         self.multiplier = len(self.concat)
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float) -> torch.Tensor:
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float,
+                generator: torch.Generator | None = None) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for k in range(0, len(self.ops), 2):
             total = 0
             for op, source in ((self.ops[k], self.indices[k]), (self.ops[k + 1], self.indices[k + 1])):
                 h = op(states[source])
                 if self.training and drop_prob > 0 and not isinstance(op, nn.Identity):
-                    h = drop_path(h, drop_prob)
+                    h = drop_path(h, drop_prob, generator)
                 total = total + h
             states.append(total)
         return torch.cat([states[i] for i in self.concat], dim=1)
@@ -77,6 +80,7 @@ class DartsNetwork(nn.Module):
         c, layers = config.channels, 3 * config.cells_per_stage + 2
         self.reductions = (layers // 3, 2 * layers // 3)
         self.drop_path_prob = 0.0
+        self.drop_path_generator: torch.Generator | None = None  # the training loop's, when it sets drop_path_prob
         self.aux_logits: torch.Tensor | None = None
         c_curr = 3 * c
         self.stem = nn.Sequential(nn.Conv2d(config.in_channels, c_curr, 3, padding=1, bias=False),
@@ -100,7 +104,7 @@ class DartsNetwork(nn.Module):
         s0 = s1 = self.stem(x)
         self.aux_logits = None
         for i, cell in enumerate(self.cells):
-            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+            s0, s1 = s1, cell(s0, s1, self.drop_path_prob, self.drop_path_generator)
             if i == self.reductions[1] and self.auxiliary_head is not None and self.training:
                 self.aux_logits = self.auxiliary_head(s1)
         return self.classifier(F.adaptive_avg_pool2d(s1, 1).flatten(1))

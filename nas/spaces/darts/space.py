@@ -201,4 +201,4 @@ class DartsSpace:
     def build(self, arch: Genotype, config: NetworkConfig) -> nn.Module:
         from nas.spaces.darts.network import DartsNetwork
 
-        return DartsNetwork(arch, config)
+        return DartsNetwork(arch, config, auxiliary=config.auxiliary)
