@@ -85,7 +85,7 @@ def kendall_taus(raw: dict[str, Any], methods: list[str], n_archs: int, supernet
                  seed: int) -> dict[str, float]:
     """τ of each method's weight-sharing accuracy against stand-alone training, over the same random architectures."""
     from nas.estimation import estimate
-    from nas.oneshot import OneShotConfig, make_search
+    from nas.oneshot import WEIGHT_SHARING, OneShotConfig, make_search, make_weight_sharing
     from nas.training import train_config
 
     params = Params.model_validate(raw)
@@ -110,8 +110,9 @@ def kendall_taus(raw: dict[str, Any], methods: list[str], n_archs: int, supernet
     taus = {}
     for method in methods:
         start = time.perf_counter()
-        searcher = make_search(method, "nb201", network, OneShotConfig(**{**s.oneshot_settings.model_dump(),
-                                                                          "epochs": supernet_epochs}), s.seed)
+        settings = {k: v for k, v in s.oneshot_settings.model_dump().items() if k in OneShotConfig.__dataclass_fields__}
+        make = make_weight_sharing if method in WEIGHT_SHARING else make_search
+        searcher = make(method, "nb201", network, OneShotConfig(**{**settings, "epochs": supernet_epochs}), s.seed)
         for epoch in range(supernet_epochs):
             searcher.run_epoch(train, val, epoch)
         if hasattr(searcher, "estimator"):

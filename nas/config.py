@@ -107,6 +107,16 @@ class OneShotParams(Section):
     tau_max: float | None = Field(None, gt=0)
     tau_min: float | None = Field(None, gt=0)
     unroll_r: float = Field(0.01, gt=0)  # DARTS second order: finite-difference step r / |grad|
+    # spos: the strategy that searches over the trained supernet (any single-objective one)
+    searcher: str = "regularized_evolution"
+
+    @field_validator("searcher")
+    @classmethod
+    def _known_searcher(cls, name: str) -> str:
+        name = resolve(name)
+        if name in ONESHOT:
+            raise ValueError(f"must be a strategy that proposes architectures, not the one-shot {name}")
+        return name
 
     @model_validator(mode="after")
     def _ranges(self) -> OneShotParams:
@@ -152,7 +162,7 @@ class SearchParams(TrainParams):
     latency_device: Literal["auto", "cpu", "cuda"] = "auto"
     # Stop starting trials after this many seconds of a search run (running ones finish); null: no limit.
     timeout_s: float | None = Field(None, gt=0)
-    # One-shot strategies only (darts, darts2, gdas, snas); null: the defaults.
+    # One-shot strategies only (darts, darts2, gdas, snas, rsws, spos, enas, smash); null: the defaults.
     oneshot: OneShotParams | None = None
 
     @property
@@ -170,6 +180,9 @@ class SearchParams(TrainParams):
         if self.is_oneshot and len(self.directions) > 1:
             raise _option_error("objectives", f"{self.strategy} optimises val_accuracy only (got "
                                               f"{', '.join(self.directions)})")
+        if self.oneshot is not None and "searcher" in self.oneshot.model_fields_set and self.strategy != "spos":
+            raise _option_error("oneshot.searcher", f"only spos takes one; {self.strategy} proposes architectures "
+                                                    "its own way (rsws and smash at random, enas by its controller)")
         if self.is_oneshot and self.pruner != "none":
             raise _option_error("pruner", f"{self.strategy} trains one supernet: no trial to prune (got {self.pruner})")
         return self

@@ -97,6 +97,9 @@ STRATEGY_NAMES: tuple[str, ...] = (*NATIVE, *OPTUNA)
 ONESHOT: dict[str, str] = {
     "darts": "DARTS, first order (Liu et al. 2019)", "darts2": "DARTS, second order (Liu et al. 2019)",
     "gdas": "GDAS (Dong & Yang 2019)", "snas": "SNAS (Xie et al. 2019)",
+    # weight sharing: a supernet trained once, then a strategy over its estimator
+    "rsws": "random search with weight sharing (Li & Talwalkar 2019)", "spos": "SPOS (Guo et al. 2020)",
+    "enas": "ENAS (Pham et al. 2018)", "smash": "SMASH hypernetwork (Brock et al. 2018)",
 }
 ALIASES: dict[str, str] = {"re": "regularized_evolution", "local": "local_search", "mo_re": "mo_regularized_evolution"}
 

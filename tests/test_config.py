@@ -111,13 +111,18 @@ SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing,
         ("search:\n  strategy: gdas\n  oneshot:\n    alpha_lr: 0\n",
          "search.oneshot.alpha_lr: must be a number > 0 and <= 10 (got 0)"),
         ("search:\n  strategy: random\n  oneshot:\n    epochs: 3\n",
-         "search.oneshot: is for one-shot strategies (darts, darts2, gdas, snas); random is not one: remove the block "
-         "or pick one of them"),
+         "search.oneshot: is for one-shot strategies (darts, darts2, gdas, snas, rsws, spos, enas, smash); random is "
+         "not one: remove the block or pick one of them"),
         ("search:\n  strategy: snas\n  oneshot:\n    epoch: 3\n", "unknown key search.oneshot.epoch; allowed keys "
          "here: epochs, batch_size, w_lr, w_lr_min, momentum, w_weight_decay, grad_clip, alpha_lr, alpha_weight_decay, "
-         "tau_max, tau_min, unroll_r"),
+         "tau_max, tau_min, unroll_r, searcher"),
         ("search:\n  strategy: gdas\n  oneshot:\n    tau_min: 5\n    tau_max: 1\n",
          "search.oneshot: tau_min (5.0) must be at most tau_max (1.0)"),
+        ("search:\n  strategy: enas\n  oneshot:\n    searcher: random\n",
+         "search.oneshot.searcher: only spos takes one; enas proposes architectures its own way (rsws and smash at "
+         "random, enas by its controller)"),
+        ("search:\n  strategy: spos\n  oneshot:\n    searcher: gdas\n",
+         "search.oneshot.searcher: must be a strategy that proposes architectures, not the one-shot gdas (got 'gdas')"),
         ("search:\n  strategy: darts\n  strategy_options:\n    epochs: 3\n",
          "search.strategy_options.epochs: not an option of darts (allowed: none); options are per strategy: set "
          "strategy_options: {} when switching strategies"),

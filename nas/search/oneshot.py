@@ -139,10 +139,15 @@ def search_oneshot(params: Params, report: Callable[[str], None] = print) -> dic
 def _search(params: Params, report: Callable[[str], None], data: Any, space: Any, identity: dict[str, Any],
             study_name: str, device: str) -> dict[str, Any]:
     from nas.oneshot import OneShotConfig, make_search
+    from nas.search.weight_sharing import SEARCHERS, search_weight_sharing
+
+    if params.search.strategy in SEARCHERS:  # a strategy over a weight-sharing estimator
+        return search_weight_sharing(params, report, data, space, identity, study_name, device)
 
     s, o = params.search, params.search.oneshot_settings
     network = NetworkConfig(s.channels, s.cells_per_stage, data.in_channels, data.num_classes)
-    searcher = make_search(s.strategy, s.space, network, OneShotConfig(**o.model_dump()), s.seed, device)
+    config = OneShotConfig(**{k: v for k, v in o.model_dump().items() if k in OneShotConfig.__dataclass_fields__})
+    searcher = make_search(s.strategy, s.space, network, config, s.seed, device)
     labels = searcher.supernet.labels()
     # The supernet trains on the train split and α (and the scores) on the val split, normalised as every search's.
     train, val = (Split(normalize(d.x, data.manifest), d.y) for d in (data.train, data.val))

@@ -171,3 +171,31 @@ def test_a_checkpoint_of_other_settings_is_refused(tmp_path, prepared_digits, ml
     torch.save({"search": state, "history": []}, path)
     with pytest.raises(UserError, match="delete it to start the search over"):
         search(Params.model_validate(params), lambda _: None)
+
+
+@pytest.mark.parametrize("strategy", ["spos", "enas"])
+def test_weight_sharing_search_scores_n_trials_with_the_estimator_and_extends_deterministically(
+        strategy, tmp_path, prepared_digits, mlflow_uri):
+    """Phase 1 trains the supernet, phase 2 is the search loop over the estimator (evolution for SPOS, the trained
+    controller for ENAS). Raising n_trials later extends the study with what one longer search would have found."""
+    from nas.search.stage import search
+
+    def params(folder: Path, n_trials: int) -> Params:
+        raw = _params(folder, prepared_digits, strategy, 2)
+        raw["search"].update(n_trials=n_trials, strategy_options={})
+        return Params.model_validate(raw)
+
+    short, long = tmp_path / "short", tmp_path / "long"
+    short.mkdir(), long.mkdir()
+    search(params(short, 4), lambda _: None)
+    found = search(params(short, 6), lambda _: None)
+    reference = search(params(long, 6), lambda _: None)
+    trials = optuna.load_study(study_name="oneshot", storage=f"sqlite:///{short / 'optuna.db'}").get_trials()
+    expected = optuna.load_study(study_name="oneshot", storage=f"sqlite:///{long / 'optuna.db'}").get_trials()
+    assert [(t.params, t.value) for t in trials] == [(t.params, t.value) for t in expected]
+    assert len(trials) == 6 and all(0 <= t.value <= 1 for t in trials)
+    assert found["best"] == reference["best"] and found["best"]["val_accuracy"] == max(t.value for t in trials)
+    client = MlflowClient(mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("oneshot").experiment_id],
+                              f"tags.mlflow.parentRunId = '{reference['mlflow']['parent_run_id']}'")
+    assert len(runs) == 6  # a child run per architecture scored
