@@ -67,26 +67,33 @@ def _worker_storage(url: str) -> optuna.storages.RDBStorage:
 
 
 @contextmanager
-def heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[None]:
-    """Record the trial's heartbeat every ``HEARTBEAT_S`` seconds while the block runs."""
-    storage = rdb(storage)
-    if storage is None:
-        yield
-        return
+def every(seconds: float, action: Callable[[], None], name: str) -> Iterator[None]:
+    """Run ``action`` every ``seconds`` on a thread while the block runs."""
     stop = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(HEARTBEAT_S):
-            storage.record_heartbeat(trial_id)
+        while not stop.wait(seconds):
+            action()
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
-    storage.record_heartbeat(trial_id)
+    thread = threading.Thread(target=beat, name=name, daemon=True)
     thread.start()
     try:
         yield
     finally:
         stop.set()
         thread.join()
+
+
+@contextmanager
+def heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[None]:
+    """Record the trial's heartbeat every ``HEARTBEAT_S`` seconds while the block runs."""
+    storage = rdb(storage)
+    if storage is None:
+        yield
+        return
+    storage.record_heartbeat(trial_id)
+    with every(HEARTBEAT_S, lambda: storage.record_heartbeat(trial_id), f"heartbeat-{trial_id}"):
+        yield
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.data import Split
+from nas.estimation.weight_sharing import split_tensors
 from nas.oneshot.darts_supernet import DartsSupernet
 from nas.oneshot.nb201_supernet import NB201Supernet
 from nas.spaces.nb201 import NetworkConfig
@@ -115,11 +116,6 @@ def frozen_bn_stats(module: nn.Module) -> Iterator[None]:
                 buffer.copy_(value)
 
 
-def _tensors(split: Split, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    x = split.x.to(device)
-    return (x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()), split.y.to(device)
-
-
 class OneShotSearch(ABC):
     """A supernet search; one ``run_epoch`` per epoch, then ``derive``. Build it with ``nas.oneshot.make_search``."""
 
@@ -171,8 +167,8 @@ class OneShotSearch(ABC):
         lr, tau = self.lr(epoch), self.temperature(epoch)
         for group in self.w_optimizer.param_groups:
             group["lr"] = lr
-        x, y = _tensors(train, self.device)
-        val_x, val_y = _tensors(val, self.device)
+        x, y = split_tensors(train, self.device)
+        val_x, val_y = split_tensors(val, self.device)
         if not len(y) or not len(val_y):
             raise ValueError("run_epoch: the train and val splits must not be empty")
         size = self.config.batch_size
@@ -256,7 +252,7 @@ class OneShotSearch(ABC):
         do: running statistics gathered under the mixture do not fit one path. No state changes."""
         weights = {n: w.to(self.device) for n, w in self.supernet.arch_weights(arch).items()}
         index = {n: w.argmax(-1).tolist() for n, w in weights.items()}  # a zero row picks 'none': computes nothing
-        x, y = _tensors(split, self.device)
+        x, y = split_tensors(split, self.device)
         size = self.config.eval_batch_size
         self.supernet.train()
         with frozen_bn_stats(self.supernet):

@@ -21,7 +21,6 @@ import json
 import math
 import pickle
 import tempfile
-import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,7 +34,7 @@ from optuna.trial import TrialState
 from nas.config import Params
 from nas.data import Split, load_prepared, normalize
 from nas.errors import UserError
-from nas.execution.trial import HEARTBEAT_S
+from nas.execution.trial import HEARTBEAT_S, every
 from nas.search.runner import _renew, claim, open_study, settle
 from nas.search.stage import SEARCH_JSON, default_study_name, dvc_data_hash, study_identity
 from nas.spaces import SPACES, NetworkConfig
@@ -72,19 +71,10 @@ def _load(path: Path) -> dict[str, Any]:
 @contextlib.contextmanager
 def _held(study: optuna.Study) -> Iterator[None]:
     """Keep the study's lease renewed while an epoch trains (epochs outlast the lease), released at the end."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(HEARTBEAT_S):
-            _renew(study)
-
-    thread = threading.Thread(target=beat, name="oneshot-lease", daemon=True)
-    thread.start()
     try:
-        yield
+        with every(HEARTBEAT_S, lambda: _renew(study), "oneshot-lease"):
+            yield
     finally:
-        stop.set()
-        thread.join()
         _renew(study, at=0.0)  # released: a next start need not wait for it
 
 

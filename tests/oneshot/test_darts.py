@@ -9,14 +9,6 @@ from nas.spaces.nb201 import NetworkConfig
 from nas.training import init_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("smooth, r", [(True, 0.01), (False, 1e-5)])
 def test_second_order_hypergradient_matches_autograd_through_the_unrolled_step(smooth, r, monkeypatch):
     """DARTS's finite-difference gradient against the exact ∇α L_val(w − ξ(∇w L_train + λw + μm), α), in float64.

@@ -10,14 +10,6 @@ from nas.spaces.nb201 import OP_NAMES, NetworkConfig
 from nas.training import init_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _calls(module: nn.Module) -> list[int]:
     """A counter per candidate op of every MixedOp in ``module``, incremented by forward hooks."""
     counts: list[int] = []

@@ -14,14 +14,6 @@ NET = NetworkConfig(channels=4, cells_per_stage=1, in_channels=1, num_classes=10
 CONFIG = OneShotConfig(epochs=2, batch_size=32)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _random_split(n: int, seed: int) -> Split:
     g = torch.Generator().manual_seed(seed)
     return Split(torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8, generator=g),

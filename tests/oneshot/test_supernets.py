@@ -12,14 +12,6 @@ from nas.spaces.nb201 import OP_NAMES, NB201Arch, NetworkConfig
 from nas.training import init_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_nb201_derive_takes_each_edge_strongest_op_none_included():
     alpha = torch.zeros(6, 5)
     best = [3, 0, 1, 4, 2, 3]

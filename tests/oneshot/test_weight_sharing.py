@@ -25,14 +25,6 @@ TRAINERS = {"spos": lambda space, seed, config=CONFIG: Spos(space, NET, config, 
             "smash": lambda space, seed, config=CONFIG: Smash(space, NET, config, seed)}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _digits(n_train: int = 96, n_val: int = 64) -> tuple[Split, Split]:
     from sklearn.datasets import load_digits
 
