@@ -130,8 +130,10 @@ class Pruning:
             trials = [t for t in trials if self._optuna._get_bracket_id(view, t) == bracket]
             where = f", bracket {bracket}"
         n = sum(1 for t in trials if key in t.system_attrs)
-        return (f"val_accuracy {value:.4f} at epoch {step} is not in the top 1/{self.reduction_factor} of the {n} "
-                f"trials that reached epoch {step} ({self.kind}{where})")
+        # Optuna promotes at least one trial per rung: with fewer than reduction_factor there, only the best goes on.
+        top = f"the top 1/{self.reduction_factor}" if n >= self.reduction_factor else "the best"
+        return (f"val_accuracy {value:.4f} at epoch {step} is not {top} of the {n} trials that reached epoch {step} "
+                f"({self.kind}{where})")
 
     def _pareto_halving(self, seen: list[FrozenTrial], trial: FrozenTrial, step: int) -> str | None:
         if step not in self.rungs():
