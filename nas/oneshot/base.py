@@ -283,7 +283,7 @@ class OneShotSearch(ABC):
         space, network or config)."""
         if state.get("format") != _FORMAT:
             raise ValueError(f"not a one-shot search state of format {_FORMAT}")
-        ours = {"method": self.method, "space": self.space, "network": asdict(self.network),
+        ours = {"method": self.method, "space": self.space, "seed": self.seed, "network": asdict(self.network),
                 "config": asdict(self.config)}
         for key, value in ours.items():
             if state.get(key) != value:

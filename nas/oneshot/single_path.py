@@ -220,7 +220,7 @@ class WeightSharingSearch:
         space, network, config or options)."""
         if state.get("format") != _FORMAT:
             raise ValueError(f"not a weight-sharing search state of format {_FORMAT}")
-        ours = {"method": self.method, "space": self.space, "network": asdict(self.network),
+        ours = {"method": self.method, "space": self.space, "seed": self.seed, "network": asdict(self.network),
                 "config": asdict(self.config), "options": self.options()}
         for key, value in ours.items():
             if state.get(key) != value:

@@ -83,7 +83,7 @@ def without_images(markdown: str) -> str:
 
 def _oneshot_lines(found: dict[str, Any]) -> list[str]:
     """A one-shot search: the architecture derived after each supernet epoch."""
-    if "oneshot" not in found:
+    if not found.get("oneshot", {}).get("derived"):  # weight sharing derives nothing: its best trial is retrained
         return []
     rows = [f"| {d['epoch']} | {d['val_accuracy']:.4f} | `{d['arch'].replace('|', chr(92) + '|')}` |"
             for d in found["oneshot"]["derived"]]

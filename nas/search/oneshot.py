@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import pickle
 import tempfile
 import zipfile
@@ -57,6 +56,11 @@ def _save(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)
+
+
+def _refused(checkpoint: Path, exc: Exception, study_name: str) -> str:
+    return (f"{checkpoint}: {exc}: it is study {study_name!r}'s checkpoint from other settings; choose another "
+            "search.study_name, or delete it to start the search over")
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -148,7 +152,7 @@ def _search(params: Params, report: Callable[[str], None], data: Any, space: Any
         try:
             searcher.load_state_dict(state["search"])
         except (KeyError, ValueError) as exc:
-            raise UserError(f"{checkpoint}: {exc}; delete it to start the search over") from None
+            raise UserError(_refused(checkpoint, exc, study_name)) from None
         history = state["history"]
     # The sampler is never asked: trials are added as the epochs end.
     study = open_study(s.storage, study_name, optuna.samplers.RandomSampler(seed=s.seed), identity)
@@ -172,7 +176,9 @@ def _search(params: Params, report: Callable[[str], None], data: Any, space: Any
             for record in history:  # killed after a checkpoint, before its trial
                 if record["epoch"] not in recorded:
                     _add_trial(study, space, record)
-            for epoch in range(searcher.epochs_done, o.epochs):
+            # Run again after it ended (dvc repro): the study holds every epoch, nothing is trained again.
+            finished = not history and all(e in recorded for e in range(1, o.epochs + 1))
+            for epoch in range(o.epochs if finished else searcher.epochs_done, o.epochs):
                 try:
                     metrics = searcher.run_epoch(train, val, epoch)
                 except Diverged as exc:
@@ -195,10 +201,10 @@ def _search(params: Params, report: Callable[[str], None], data: Any, space: Any
                                       texts={f"derived/epoch_{epoch + 1:03d}.txt": record["arch"] + "\n"})
                 _renew(study)
                 extra = f" tau {metrics['temperature']:.3g}" if "temperature" in metrics else ""
-                report(f"[search] epoch {epoch + 1}/{o.epochs}: train_loss {metrics['train_loss']:.4f} supernet val_acc "
-                       f"{metrics['val_accuracy']:.4f}{extra}; derived val_acc {score:.4f} ({metrics['seconds']:.1f}s)  "
-                       f"{record['arch']}")
-            if not history:  # every epoch recorded, checkpoint gone: the study holds the search
+                report(f"[search] epoch {epoch + 1}/{o.epochs}: train_loss {metrics['train_loss']:.4f} supernet "
+                       f"val_acc {metrics['val_accuracy']:.4f}{extra}; derived val_acc {score:.4f} "
+                       f"({metrics['seconds']:.1f}s)  {record['arch']}")
+            if not history:  # run again after it ended: the study holds the search
                 history = [{"epoch": e, "arch": t.user_attrs["arch"], "val_accuracy": t.value,
                             "alphas": {c: np.array(a) for c, a in t.user_attrs[ALPHAS_ATTR].items()}}
                            for e, t in sorted(_epoch_trials(study).items())]
@@ -229,6 +235,4 @@ def _search(params: Params, report: Callable[[str], None], data: Any, space: Any
     report(f"[search] derived architecture after {len(history)} epochs: val_acc={final['val_accuracy']:.4f} "
            f"(weight sharing)  {final['arch']}")
     report(f"[search] the search in MLflow's UI: {summary['mlflow']['ui']}")
-    if not math.isfinite(final["val_accuracy"]):
-        raise UserError("search: the derived architecture's score is not finite")
     return summary

@@ -30,8 +30,8 @@ from nas.config import Params
 from nas.data import Split, normalize
 from nas.errors import UserError
 from nas.estimation import Result
-from nas.search.oneshot import _held, _load, _save, checkpoint_path
-from nas.search.runner import claim, open_study, run_search, settle
+from nas.search.oneshot import _held, _load, _refused, _save, checkpoint_path
+from nas.search.runner import claim, counted, open_study, run_search, settle
 from nas.search.stage import SEARCH_JSON, dvc_data_hash
 from nas.spaces import NetworkConfig
 from nas.stores import redact
@@ -85,8 +85,9 @@ def search_weight_sharing(params: Params, report: Callable[[str], None], data: A
         try:
             trainer.load_state_dict(_load(checkpoint)["search"])
         except (KeyError, ValueError) as exc:
-            raise UserError(f"{checkpoint}: {exc}; delete it to start the search over") from None
-    study = open_study(s.storage, study_name, _sampler(params, space, trainer), identity)
+            raise UserError(_refused(checkpoint, exc, study_name)) from None
+    # The sampler is set once the supernet is trained: ENAS's is a copy of the trained controller.
+    study = open_study(s.storage, study_name, optuna.samplers.RandomSampler(seed=s.seed), identity)
     uri = tracking_uri(params.tracking.uri)
     open_tracking(uri, params.tracking.experiment)
     claim(study, report)
@@ -104,7 +105,9 @@ def search_weight_sharing(params: Params, report: Callable[[str], None], data: A
                    f"{o.epochs} supernet epochs, then {s.n_trials} architectures scored with shared weights; device "
                    f"{device}; MLflow run {tracker.parent_run_id}"
                    + (f"; resuming after epoch {trainer.epochs_done} from {checkpoint}" if trainer.epochs_done else ""))
-            for epoch in range(trainer.epochs_done, o.epochs):
+            # Run again after it ended (dvc repro): the trials are all there, nothing to train.
+            epochs = trainer.epochs_done if counted(study) < s.n_trials else o.epochs
+            for epoch in range(epochs, o.epochs):
                 try:
                     metrics = trainer.run_epoch(train, val, epoch)
                 except Diverged as exc:
@@ -114,6 +117,7 @@ def search_weight_sharing(params: Params, report: Callable[[str], None], data: A
                 tracker.log_epoch(epoch + 1, {f"supernet_{k}": v for k, v in metrics.items()})
                 shown = " ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "seconds")
                 report(f"[search] supernet epoch {epoch + 1}/{o.epochs}: {shown} ({metrics['seconds']:.1f}s)")
+            study.sampler = _sampler(params, space, trainer)
             estimator = trainer.estimator(train, val)
             trials = run_search(study, space, WeightSharingObjective(estimator, space, tracker), s.n_trials, report,
                                 workers=1, lag=1)
@@ -137,7 +141,7 @@ def search_weight_sharing(params: Params, report: Callable[[str], None], data: A
             if tracker is not None:
                 tracker.fail()
             raise
-    checkpoint.unlink(missing_ok=True)  # the study holds the search now
+    # The checkpoint stays: it holds the weights the trials' scores come from, for a search extended later (n_trials).
     report(f"[search] best trial #{best.number}: val_acc={best.val_accuracy:.4f} (weight sharing)  {best.arch}")
     report(f"[search] the search in MLflow's UI: {summary['mlflow']['ui']}")
     return summary

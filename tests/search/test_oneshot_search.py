@@ -199,3 +199,17 @@ def test_weight_sharing_search_scores_n_trials_with_the_estimator_and_extends_de
     runs = client.search_runs([client.get_experiment_by_name("oneshot").experiment_id],
                               f"tags.mlflow.parentRunId = '{reference['mlflow']['parent_run_id']}'")
     assert len(runs) == 6  # a child run per architecture scored
+
+
+def test_a_finished_one_shot_search_run_again_trains_nothing_and_finds_the_same(tmp_path, prepared_digits, mlflow_uri):
+    """dvc repro runs the stage again after any change to its deps: the study already holds every epoch."""
+    from nas.search.stage import search
+
+    params = Params.model_validate(_params(tmp_path, prepared_digits, "gdas", 2))
+    first = search(params, lambda _: None)
+    lines: list[str] = []
+    again = search(params, lines.append)
+    assert again["best"] == first["best"] and again["oneshot"] == first["oneshot"]
+    assert not any("epoch 1/2" in line for line in lines), lines
+    study = optuna.load_study(study_name="oneshot", storage=params.search.storage)
+    assert len(study.get_trials()) == 2
