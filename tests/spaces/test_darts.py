@@ -50,6 +50,9 @@ def test_decode_accepts_the_range_darts_search_prints():
     PUBLISHED_V2.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=[2, 7]"),
     PUBLISHED_V2.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=__import__('os')"),
     PUBLISHED_V2 + ")",
+    PUBLISHED_V2.replace("'sep_conv_3x3', 0", "'none', 0", 1),  # a supernet candidate, never a derived edge
+    PUBLISHED_V2.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=range(2, 10**12)"),
+    PUBLISHED_V2.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=range('a')"),
 ])
 def test_decode_rejects_bad_text_with_a_value_error(bad):
     with pytest.raises(ValueError):

@@ -25,6 +25,9 @@ from dataclasses import dataclass
 # DARTS's ``PRIMITIVES``, in its order.
 PRIMITIVES: tuple[str, ...] = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
                                "dil_conv_3x3", "dil_conv_5x5")
+# The ops a cell's edge can carry: 'none' is a candidate of the supernet's mixed ops, never an edge of a derived cell
+# (DARTS's _parse excludes it).
+OPS: tuple[str, ...] = tuple(op for op in PRIMITIVES if op != "none")
 STEPS = 4  # intermediate nodes per cell
 CELLS = ("normal", "reduce")
 
@@ -37,9 +40,9 @@ def _edges(value: object, field: str) -> tuple[Edge, ...]:
     edges = []
     for k, pair in enumerate(value):
         node = 2 + k // 2
-        if (not isinstance(pair, list | tuple) or len(pair) != 2 or pair[0] not in PRIMITIVES
+        if (not isinstance(pair, list | tuple) or len(pair) != 2 or pair[0] not in OPS
                 or type(pair[1]) is not int or not 0 <= pair[1] < node):
-            raise ValueError(f"Genotype.{field}[{k}] must be (op, input) with op in {list(PRIMITIVES)} and input an "
+            raise ValueError(f"Genotype.{field}[{k}] must be (op, input) with op in {list(OPS)} and input an "
                              f"earlier node 0..{node - 1} of node {node}, got {pair!r}")
         edges.append((pair[0], pair[1]))
     nodes = [sorted(edges[k:k + 2], key=lambda e: (e[1], e[0])) for k in range(0, len(edges), 2)]
@@ -87,7 +90,11 @@ def _literal(node: ast.expr, field: str) -> object:
     """A literal, or ``range(a, b)`` as DARTS's search prints the concat."""
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range"
             and not node.keywords):
-        return range(*(_literal(arg, field) for arg in node.args))
+        bounds = [_literal(arg, field) for arg in node.args]
+        if len(bounds) != 2 or any(type(b) is not int or not 0 <= b <= 2 + STEPS for b in bounds):
+            raise ValueError(f"Genotype.{field}: range needs two node numbers within 0..{2 + STEPS}, got "
+                             f"{ast.unparse(node)!r}")
+        return range(*bounds)
     try:
         return ast.literal_eval(node)
     except ValueError:

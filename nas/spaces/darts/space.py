@@ -16,10 +16,9 @@ import numpy as np
 import optuna
 from torch import nn
 
-from nas.spaces.darts.arch import CELLS, PRIMITIVES, STEPS, Genotype, decode, encode
+from nas.spaces.darts.arch import CELLS, OPS, PRIMITIVES, STEPS, Genotype, decode, encode
 from nas.spaces.nb201 import NetworkConfig
 
-LIVE_OPS: tuple[str, ...] = tuple(op for op in PRIMITIVES if op != "none")
 NODES = tuple(range(2, 2 + STEPS))
 CONCAT = NODES
 # Every (node, input) slot a cell has, for the fixed-length encodings.
@@ -53,8 +52,8 @@ class DartsSpace:
             nodes = []
             for node in NODES:
                 a, b = sorted(int(i) for i in rng.choice(node, size=2, replace=False))
-                ops = rng.integers(len(LIVE_OPS), size=2)
-                nodes.append(((LIVE_OPS[ops[0]], a), (LIVE_OPS[ops[1]], b)))
+                ops = rng.integers(len(OPS), size=2)
+                nodes.append(((OPS[ops[0]], a), (OPS[ops[1]], b)))
             cells[cell] = nodes
         return _genotype(cells)
 
@@ -71,7 +70,7 @@ class DartsSpace:
         if node > 0 and rng.random() < 0.5:  # node 2 reads both cell inputs: its inputs cannot change
             edges[side] = (op, int(_other([i for i in range(node + 2) if i != sibling], source, rng)))
         else:
-            edges[side] = (str(_other(LIVE_OPS, op, rng)), source)
+            edges[side] = (str(_other(OPS, op, rng)), source)
         cells[cell] = [*cells[cell][:node], tuple(edges), *cells[cell][node + 1:]]
         return _genotype(cells)
 
@@ -84,7 +83,7 @@ class DartsSpace:
             for side in (0, 1):
                 op, source = edges[side]
                 sibling = edges[1 - side][1]
-                changes = [(o, source) for o in LIVE_OPS if o != op]
+                changes = [(o, source) for o in OPS if o != op]
                 changes += [(op, i) for i in range(node + 2) if i not in (source, sibling)]
                 for change in changes:
                     new = list(edges)
@@ -138,7 +137,7 @@ class DartsSpace:
     # The nodes are fixed, so complexification is by depth: the minimal cell wires every node to the two cell
     # inputs, add-connection wires a node to an intermediate node, and a node uses its two deepest genes.
     def minimal_genes(self, rng: np.random.Generator) -> dict:
-        return {(cell, node, source): LIVE_OPS[int(rng.integers(len(LIVE_OPS)))]
+        return {(cell, node, source): OPS[int(rng.integers(len(OPS)))]
                 for cell in CELLS for node in NODES for source in (0, 1)}
 
     def grow(self, genes: dict, rng: np.random.Generator) -> dict:
@@ -147,10 +146,10 @@ class DartsSpace:
                 if (cell, node, source) not in genes]
         if not free:
             return dict(genes)
-        return {**genes, free[int(rng.integers(len(free)))]: LIVE_OPS[int(rng.integers(len(LIVE_OPS)))]}
+        return {**genes, free[int(rng.integers(len(free)))]: OPS[int(rng.integers(len(OPS)))]}
 
     def mutate_gene(self, key: tuple, value: str, rng: np.random.Generator) -> str:
-        return str(_other(LIVE_OPS, value, rng))
+        return str(_other(OPS, value, rng))
 
     def from_genes(self, genes: dict) -> Genotype:
         cells: dict[str, list] = {}
@@ -168,7 +167,7 @@ class DartsSpace:
             if len(_PAIRS[node]) > 1:
                 out[f"{cell}_{node}_inputs"] = optuna.distributions.CategoricalDistribution(_PAIRS[node])
             for side in (0, 1):
-                out[f"{cell}_{node}_op{side}"] = optuna.distributions.CategoricalDistribution(LIVE_OPS)
+                out[f"{cell}_{node}_op{side}"] = optuna.distributions.CategoricalDistribution(OPS)
         return out
 
     def active(self, params: dict) -> list[str]:
