@@ -234,7 +234,7 @@ def test_three_searches_started_at_once_on_new_stores_all_succeed(tmp_path, prep
         procs.append(subprocess.Popen([sys.executable, "-m", "nas.cli", "search"], cwd=folder, env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = [p.communicate(timeout=300)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    assert [p.returncode for p in procs] == [0, 0, 0], "\n".join(out[-800:] for out in outputs)  # the error lines
     studies = optuna.get_all_study_summaries(f"sqlite:///{tmp_path / 'optuna.db'}")
     assert sorted(s.n_trials for s in studies) == [1, 1, 1]
     from mlflow.tracking import MlflowClient
