@@ -82,6 +82,20 @@ def _held(study: optuna.Study) -> Iterator[None]:
         _renew(study, at=0.0)  # released: a next start need not wait for it
 
 
+def start_tracker(params: Params, uri: str, study: optuna.Study, report: Callable[[str], None],
+                  **extra: Any) -> SearchTracker:
+    """The search's MLflow run (resumed when it exists), runs of trials a dead process left closed."""
+    s = params.search
+    tracker = SearchTracker.start(
+        uri, params.tracking.experiment, study.study_name,
+        params={"space": s.space, "strategy": s.strategy, "dataset": params.data.dataset, "seed": s.seed,
+                "channels": s.channels, "cells_per_stage": s.cells_per_stage, **extra,
+                **{f"oneshot.{k}": v for k, v in s.oneshot_settings.model_dump().items()}},
+        tags={"data_dvc_md5": dvc_data_hash()}, storage=s.storage)
+    tracker.mark_killed(settle(study, report))
+    return tracker
+
+
 def alpha_metrics(labels: dict[str, tuple[list[str], tuple[str, ...]]], alphas: dict[str, np.ndarray]
                   ) -> dict[str, float]:
     """softmax(α) as MLflow metrics ``alpha/<cell>/<i>_to_<j>/<op>``."""
@@ -162,13 +176,7 @@ def _search(params: Params, report: Callable[[str], None], data: Any, space: Any
     tracker = None
     with _held(study):
         try:
-            tracker = SearchTracker.start(
-                uri, params.tracking.experiment, study_name,
-                params={"space": s.space, "strategy": s.strategy, "dataset": params.data.dataset, "seed": s.seed,
-                        "channels": s.channels, "cells_per_stage": s.cells_per_stage,
-                        **{f"oneshot.{k}": v for k, v in o.model_dump().items()}},
-                tags={"data_dvc_md5": dvc_data_hash()}, storage=s.storage)
-            tracker.mark_killed(settle(study, report))
+            tracker = start_tracker(params, uri, study, report)
             report(f"[search] study {study_name!r} in {redact(s.storage)}; one-shot {s.strategy} on {s.space}, "
                    f"{o.epochs} supernet epochs, device {device}; MLflow run {tracker.parent_run_id} at {redact(uri)}"
                    + (f"; resuming after epoch {searcher.epochs_done} from {checkpoint}" if history else ""))

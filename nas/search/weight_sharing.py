@@ -30,9 +30,9 @@ from nas.config import Params
 from nas.data import Split, normalize
 from nas.errors import UserError
 from nas.estimation import Result
-from nas.search.oneshot import _held, _load, _refused, _save, checkpoint_path
-from nas.search.runner import claim, counted, open_study, run_search, settle
-from nas.search.stage import SEARCH_JSON, dvc_data_hash
+from nas.search.oneshot import _held, _load, _refused, _save, checkpoint_path, start_tracker
+from nas.search.runner import claim, counted, open_study, run_search
+from nas.search.stage import SEARCH_JSON
 from nas.spaces import NetworkConfig
 from nas.stores import redact
 from nas.tracking import SearchTracker, open_tracking, tracking_uri, ui_link
@@ -94,13 +94,7 @@ def search_weight_sharing(params: Params, report: Callable[[str], None], data: A
     tracker = None
     with _held(study):
         try:
-            tracker = SearchTracker.start(
-                uri, params.tracking.experiment, study_name,
-                params={"space": s.space, "strategy": s.strategy, "budget": s.n_trials, "dataset": params.data.dataset,
-                        "seed": s.seed, "channels": s.channels, "cells_per_stage": s.cells_per_stage,
-                        **{f"oneshot.{k}": v for k, v in o.model_dump().items()}},
-                tags={"data_dvc_md5": dvc_data_hash()}, storage=s.storage)
-            tracker.mark_killed(settle(study, report))
+            tracker = start_tracker(params, uri, study, report, budget=s.n_trials)
             report(f"[search] study {study_name!r} in {redact(s.storage)}; {s.strategy} on {s.space}: "
                    f"{o.epochs} supernet epochs, then {s.n_trials} architectures scored with shared weights; device "
                    f"{device}; MLflow run {tracker.parent_run_id}"
