@@ -40,9 +40,14 @@ from nas.strategy_registry import (
 
 DATASETS = ("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
 DIRECTIONS = ("maximize", "minimize")
-PRUNERS = ("none", "median", "successive_halving", "hyperband")
+PRUNERS = ("none", "median", "successive_halving", "hyperband", "curve")
 # Pruners that work in a multi-objective search (nas.search.pruners: successive halving over Pareto ranks).
 MULTI_OBJECTIVE_PRUNERS = ("none", "successive_halving")
+# nas.estimation.zero_cost's proxies (plain names here: validating params.yaml imports no torch).
+ZERO_COST_PROXIES = ("grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow", "naswot", "params", "flops")
+# Strategies whose proposals have a parent whose weights a child can inherit (search.inherit).
+INHERITING = ("regularized_evolution", "local_search")
+INHERITING_SPACES = ("macro", "nb201")  # whose network morphisms nas.estimation.inheritance knows
 # YAML's true is not the number 1, nor is 1 a boolean (an integer still counts as a float).
 _STRICT = ConfigDict(strict=True, arbitrary_types_allowed=True)
 
@@ -127,6 +132,20 @@ class OneShotParams(Section):
         return self
 
 
+class ZeroCostWarmup(Section):
+    """Start a search from the ``top_k`` of ``pool`` random architectures by a zero-cost proxy (README)."""
+
+    proxy: Literal[ZERO_COST_PROXIES] = "synflow"  # type: ignore[valid-type]
+    pool: int = Field(100, ge=1, le=1_000_000)
+    top_k: int = Field(10, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _top_within_pool(self) -> ZeroCostWarmup:
+        if self.top_k > self.pool:
+            raise _option_error("top_k", f"must be at most pool ({self.pool}) (got {self.top_k})")
+        return self
+
+
 class SearchParams(TrainParams):
     space: Literal["nb201", "macro", "darts"] = "nb201"
     strategy: str = "regularized_evolution"
@@ -156,6 +175,16 @@ class SearchParams(TrainParams):
     min_epochs: int = Field(1, ge=1, le=10_000)
     max_epochs: int | None = Field(None, ge=1, le=10_000)
     reduction_factor: int = Field(3, ge=2, le=100)
+    # pruner: curve stops a trial when the extrapolated probability that it beats the best trial at max_epochs
+    # falls below this (Domhan et al. 2015; nas.estimation.curves).
+    curve_threshold: float = Field(0.05, gt=0, lt=1)
+    # Weight inheritance (nas.estimation.inheritance): a child of evolution or local search starts from its
+    # parent's trained weights (network morphisms) and trains child_epochs instead of epochs.
+    inherit: bool = False
+    child_epochs: int | None = Field(None, ge=1, le=10_000)  # null: epochs
+    # Zero-cost warm-up (nas.estimation.zero_cost): the first top_k proposals are the best of `pool` random
+    # architectures by `proxy` at initialisation; null: none.
+    zero_cost_warmup: ZeroCostWarmup | None = None
     # Latency is measured for this batch size on this device (auto: CUDA when present, else CPU), at the retrain
     # stage's size (retrain.channels, retrain.cells_per_stage): the network that is deployed.
     latency_batch_size: int = Field(1, ge=1, le=65_536)
@@ -185,6 +214,25 @@ class SearchParams(TrainParams):
                                                     "its own way (rsws and smash at random, enas by its controller)")
         if self.is_oneshot and self.pruner != "none":
             raise _option_error("pruner", f"{self.strategy} trains one supernet: no trial to prune (got {self.pruner})")
+        return self
+
+    @model_validator(mode="after")
+    def _inheritance_agrees(self) -> SearchParams:
+        if self.child_epochs is not None and not self.inherit:
+            raise _option_error("child_epochs", "is the epochs of a child that inherits its parent's weights: set "
+                                                "inherit: true or remove it")
+        if self.inherit and self.strategy not in INHERITING:
+            raise _option_error("inherit", f"needs a strategy whose children have a parent ({', '.join(INHERITING)}); "
+                                           f"{self.strategy} has none")
+        if self.inherit and self.space not in INHERITING_SPACES:
+            raise _option_error("inherit", f"network morphisms are written for {', '.join(INHERITING_SPACES)} "
+                                           f"(got space: {self.space})")
+        if self.inherit and self.pruner != "none":
+            raise _option_error("inherit", f"a child trains child_epochs from its parent's weights: no pruner with it "
+                                           f"(got pruner: {self.pruner})")
+        if self.zero_cost_warmup is not None and self.is_oneshot:
+            raise _option_error("zero_cost_warmup", f"warms up a strategy that proposes architectures; "
+                                                    f"{self.strategy} trains a supernet")
         return self
 
     @property

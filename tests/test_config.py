@@ -68,7 +68,7 @@ SECTIONS = "data, search, retrain, tracking"
 SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing, warmup_epochs, augment, cutout, "
                "channels_last, compile, channels, cells_per_stage, space, strategy, strategy_options, n_trials, seed, "
                "storage, study_name, workers, executor, dask_address, lag, objectives, constraints, pruner, min_epochs, "
-               "max_epochs, reduction_factor, latency_batch_size, latency_device, timeout_s, oneshot")
+               "max_epochs, reduction_factor, curve_threshold, inherit, child_epochs, zero_cost_warmup, latency_batch_size, latency_device, timeout_s, oneshot")
 
 
 @pytest.mark.parametrize(
@@ -126,6 +126,21 @@ SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing,
         ("search:\n  strategy: darts\n  strategy_options:\n    epochs: 3\n",
          "search.strategy_options.epochs: not an option of darts (allowed: none); options are per strategy: set "
          "strategy_options: {} when switching strategies"),
+        # estimation beyond low fidelity: inheritance, the curve pruner, the zero-cost warm-up
+        ("search:\n  strategy: random\n  inherit: true\n", "search.inherit: needs a strategy whose children have a "
+         "parent (regularized_evolution, local_search); random has none"),
+        ("search:\n  strategy: darts\n  inherit: true\n", "search.inherit: needs a strategy whose children have a "
+         "parent (regularized_evolution, local_search); darts has none"),
+        ("search:\n  space: darts\n  inherit: true\n", "search.inherit: network morphisms are written for macro, "
+         "nb201 (got space: darts)"),
+        ("search:\n  child_epochs: 1\n", "search.child_epochs: is the epochs of a child that inherits its parent's "
+         "weights: set inherit: true or remove it"),
+        ("search:\n  pruner: curve\n  curve_threshold: 1.5\n",
+         "search.curve_threshold: must be a number > 0 and < 1 (got 1.5)"),
+        ("search:\n  zero_cost_warmup:\n    proxy: synflo\n", "search.zero_cost_warmup.proxy: Input should be "
+         "'grad_norm', 'snip', 'grasp', 'fisher', 'jacob_cov', 'synflow', 'naswot', 'params' or 'flops' (got 'synflo')"),
+        ("search:\n  zero_cost_warmup:\n    pool: 5\n    top_k: 10\n",
+         "search.zero_cost_warmup.top_k: must be at most pool (5) (got 10)"),
         # objectives, constraints and pruners (multi-fidelity, multi-objective search)
         ("search:\n  objectives: [val_accuracy, energy]\n", "search.objectives: unknown objective 'energy'; allowed: "
          "val_accuracy, params, params_m, flops, mflops, latency_ms"),

@@ -9,6 +9,8 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from torch import nn
+
 from nas.data import PreparedData
 from nas.spaces import NetworkConfig
 from nas.training import TrainConfig, init_model, train
@@ -31,9 +33,16 @@ def estimate(
     network: NetworkConfig,
     config: TrainConfig,
     callbacks: Sequence[EpochCallback] = (),
+    model: nn.Module | None = None,
 ) -> Result:
-    """Train ``arch`` built at ``network`` size with ``config``; deterministic for a given ``config.seed`` on CPU."""
-    model = init_model(lambda: space.build(arch, network), config.seed)
+    """Train ``arch`` built at ``network`` size with ``config``; deterministic for a given ``config.seed`` on CPU.
+
+    Args:
+        model: the network to train, in place (one that inherited weights, ``nas.estimation.inheritance``); None:
+            ``arch`` built and initialised from ``config.seed``.
+    """
+    if model is None:
+        model = init_model(lambda: space.build(arch, network), config.seed)
     metrics = train(model, data, config, callbacks)
     return Result(
         val_accuracy=metrics["val_accuracy"][-1],

@@ -108,6 +108,8 @@ class TrialTask:
         constraints: bounds on objectives (a maximum for one minimised, a minimum for one maximised). An architecture
             that breaks a bound on an objective known before training is not trained (module ``nas.search.stage``).
         pruning: when set, the trial stops as soon as it says so after an epoch; ``study_name`` locates the study.
+        parent: the trial whose architecture this one's was derived from (an objective that inherits weights reads
+            its checkpoint); None: a fresh sample, or a strategy that does not say.
     """
 
     storage: str | optuna.storages.BaseStorage
@@ -121,6 +123,7 @@ class TrialTask:
     measure: Callable[[Hashable], dict[str, float]] | None = None
     pruning: Pruning | None = None
     study_name: str = ""
+    parent: int | None = None
 
 
 @dataclass(frozen=True)
@@ -208,10 +211,8 @@ def run_trial(task: TrialTask) -> Outcome:
         writes: list[Any] = []
         on_epoch_end = _epoch_writer(task, storage, writer, writes)
         try:
-            if task.budget is None:
-                result = task.objective(task.number, task.arch, on_epoch_end)
-            else:
-                result = task.objective(task.number, task.arch, on_epoch_end, budget=task.budget)
+            extra = {k: v for k, v in (("budget", task.budget), ("parent", task.parent)) if v is not None}
+            result = task.objective(task.number, task.arch, on_epoch_end, **extra)
             for write in writes:
                 write.result()
         except Pruned as exc:

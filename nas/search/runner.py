@@ -44,7 +44,7 @@ from nas.execution.trial import (
     run_trial,
 )
 from nas.stores import reason, redact, require_driver
-from nas.strategies.optuna_sampler import BUDGET_ATTR, CONSTRAINTS_ATTR, SLOT_ATTR, by_slot
+from nas.strategies.optuna_sampler import BUDGET_ATTR, CONSTRAINTS_ATTR, PARENT_ATTR, SLOT_ATTR, by_slot
 from nas.workers import this_worker
 
 # The study attribute holding the lease of the search process that runs it: {"worker": host:pid, "at": unix time}.
@@ -268,6 +268,7 @@ def _run(study: optuna.Study, space: Any, objective: Objective, n_trials: int, r
     # here start each trial at once and beat for it themselves.
     queued = storage is not None and storage_url is not None
     beaten = time.monotonic()
+    inherits = getattr(objective, "inherits", False)  # an objective that starts a child from its parent's weights
     with _progress(n_trials, count) as bar:
         while count < n_trials:
             if timeout_s is not None and time.monotonic() - started > timeout_s and not running:
@@ -291,10 +292,13 @@ def _run(study: optuna.Study, space: Any, objective: Objective, n_trials: int, r
                 trial.set_user_attr("arch", space.encode(arch))
                 # A multi-fidelity strategy's proposal, which the sampler wrote to the storage (the trial's own
                 # user_attrs are a copy from before the sampling).
-                budget = study._storage.get_trial_user_attrs(trial._trial_id).get(BUDGET_ATTR)
+                attrs = study._storage.get_trial_user_attrs(trial._trial_id)
+                budget = attrs.get(BUDGET_ATTR)
                 future = submit(run_trial, TrialTask(storage_url or study._storage, trial._trial_id, trial.number,
                                                      arch, objective, None if budget is None else max(1, round(budget)),
-                                                     study_name=study.study_name, **task))
+                                                     study_name=study.study_name,
+                                                     parent=attrs.get(PARENT_ATTR) if inherits else None,
+                                                     **task))
                 shown = space.encode(arch) + ("" if budget is None else f"  ({max(1, round(budget))} epochs)")
                 running[trial.number] = (trial, slot, shown)
                 future.add_done_callback(lambda f, n=trial.number: finished.put((n, f)))

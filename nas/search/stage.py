@@ -15,11 +15,14 @@ import functools
 import hashlib
 import json
 import os
+import pickle
+import zlib
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import torch
 import yaml
@@ -82,6 +85,11 @@ def dvc_data_hash(lock: Path = Path("dvc.lock"), out: str = "data/prepared") -> 
     return "untracked"
 
 
+# search.inherit: trial k's trained weights are INHERIT_DIR/<study>/trial-k.pt (kept out of DVC's outs, like the
+# one-shot checkpoints: dvc repro would delete them before a resumed search needs them).
+INHERIT_DIR = Path("checkpoints") / "inherit"
+
+
 @functools.lru_cache(maxsize=2)
 def _prepared(folder: str, expected: DataParams) -> PreparedData:
     return load_prepared(folder, expected)  # once per worker process
@@ -101,24 +109,44 @@ class TrainingObjective:
     tracking: tuple[str, str, str] | None  # (tracking URI, experiment id, parent run id)
     driver: int  # process id of the search: its own tracker writes in the background
     workers: int = 1
+    # search.inherit: the folder of the trials' trained weights (checkpoints/inherit/<study>), and a child's epochs.
+    checkpoints: str | None = None
+    child_epochs: int | None = None
 
-    def __call__(self, number: int, arch: Hashable, on_epoch_end: EpochCallback, budget: int | None = None) -> Result:
-        """Train ``arch``; ``budget``: epochs (a multi-fidelity strategy's choice) instead of the configured ones."""
+    @property
+    def inherits(self) -> bool:
+        """Whether a trial starts from its parent trial's weights (the runner then says which trial that is)."""
+        return self.checkpoints is not None
+
+    def __call__(self, number: int, arch: Hashable, on_epoch_end: EpochCallback, budget: int | None = None,
+                 parent: int | None = None) -> Result:
+        """Train ``arch``; ``budget``: epochs (a multi-fidelity strategy's choice) instead of the configured ones;
+        ``parent``: the trial whose trained weights ``arch`` inherits (``search.inherit``)."""
         # One intra-op thread per trial wherever it runs: CPU kernels sum in another order with another thread count,
         # and the results must not depend on how many trials run at once (see README "Parallel workers").
         torch.set_num_threads(1)
         space = SPACES[self.space]
         tracker = SearchTracker.attach(*self.tracking) if self.tracking else None
         config = self.config if budget is None else replace(self.config, epochs=budget)
+        model, transfer = None, None
+        if parent is not None and self.checkpoints is not None:
+            model, transfer = self._inherit(space, arch, parent)
+            if model is not None:
+                config = replace(config, epochs=self.child_epochs or config.epochs)
         params = {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "seed")}
         params |= {"channels": self.network.channels, "cells_per_stage": self.network.cells_per_stage}
+        if transfer is not None:
+            params |= {"parent_trial": parent, "inherited": str(transfer)[:6000]}
         run = tracker.start_trial(number, space.encode(arch), params) if tracker else None
         # The run records each epoch before the pruner may stop the trial in on_epoch_end.
         callbacks = [*([run.on_epoch_end] if run else []), on_epoch_end]
         if os.getpid() == self.driver:  # a bar per running trial, below the trials bar (Dask workers have no terminal)
             callbacks.append(epoch_progress(config.epochs, f"trial #{number}", 1 + number % self.workers))
         try:
-            result = estimate(arch, space, _prepared(self.data_folder, self.data), self.network, config, callbacks)
+            if self.checkpoints is not None and model is None:
+                model = init_model(lambda: space.build(arch, self.network), config.seed)
+            result = estimate(arch, space, _prepared(self.data_folder, self.data), self.network, config, callbacks,
+                              model)
         except Pruned as exc:
             if run:
                 run.prune(exc.epoch, exc.reason)
@@ -131,10 +159,44 @@ class TrainingObjective:
             if run:
                 run.fail()
             raise
+        if self.checkpoints is not None:  # before the trial is told: a child can only name a told trial its parent
+            save_trial_weights(Path(self.checkpoints), number, space.encode(arch), model)
         if run:
             # Written while the next trial trains; the search flushes every worker's tracker before it ends.
             run.finish({"n_params": result.n_params, "train_seconds": result.seconds})
         return result
+
+
+    def _inherit(self, space: Any, arch: Hashable, parent: int) -> tuple[Any, Any]:
+        """``arch``'s network with trial ``parent``'s trained weights (``nas.estimation.inheritance``), and what was
+        transferred; (None, None) when the parent left no weights (it failed): the child then trains from scratch."""
+        from nas.estimation.inheritance import inherit
+
+        path = Path(self.checkpoints) / f"trial-{parent}.pt"
+        if not path.is_file():
+            return None, None
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            parent_arch = space.decode(saved["arch"])
+            parent_model = space.build(parent_arch, self.network)
+            parent_model.load_state_dict(saved["state_dict"])
+        except (OSError, EOFError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as exc:  # truncated or
+            # foreign: the user must see which file
+            raise UserError(f"{path}: not a trial checkpoint of this search ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:200]}); delete it to retrain that trial's weights") from None
+        model = init_model(lambda: space.build(arch, self.network), self.config.seed)
+        # The morphism's random choices depend on the seed, the parent and the child only: a resumed search (whose
+        # trial numbers may have a gap) inherits exactly as before.
+        rng = np.random.default_rng([self.config.seed, parent, zlib.crc32(space.encode(arch).encode())])
+        return model, inherit(parent_arch, parent_model.eval(), arch, model, rng)
+
+
+def save_trial_weights(folder: Path, number: int, arch: str, model: Any) -> None:
+    """A trial's trained weights, written whole or not at all (a kill mid-write leaves the old file or none)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".trial-{number}.pt.tmp"
+    torch.save({"arch": arch, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}, tmp)
+    os.replace(tmp, folder / f"trial-{number}.pt")
 
 
 @dataclass(frozen=True)
@@ -188,7 +250,8 @@ def _absolute(url: str) -> str:
     return url if path is None else f"sqlite:///{Path(path).resolve()}"
 
 
-def make_objective(params: Params, data: PreparedData, tracker: SearchTracker | None, device: str) -> Objective:
+def make_objective(params: Params, data: PreparedData, tracker: SearchTracker | None, device: str,
+                   study_name: str = "") -> Objective:
     s = params.search
     network = NetworkConfig(s.channels, s.cells_per_stage, data.in_channels, data.num_classes)
     # Every trial trains with the same seed: candidates are compared under the same initialisation and batch order,
@@ -196,8 +259,10 @@ def make_objective(params: Params, data: PreparedData, tracker: SearchTracker | 
     config = replace(train_config(s, device, params.data.dataset), epochs=s.trained_epochs)
     # Worker processes may start in another folder: relative SQLite paths are made absolute for them.
     tracking = (_absolute(tracker.uri), tracker.experiment_id, tracker.parent_run_id) if tracker else None
+    # search.inherit: each trial's trained weights, which its children start from, beside the study's checkpoints.
+    checkpoints = str((INHERIT_DIR / study_name).resolve()) if s.inherit else None
     return TrainingObjective(s.space, str(Path(params.data.out).resolve()), params.data, network, config, tracking,
-                             os.getpid(), s.workers)
+                             os.getpid(), s.workers, checkpoints, s.child_epochs)
 
 
 def search(params: Params, report: Callable[[str], None] = print) -> dict[str, Any]:
@@ -250,10 +315,11 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
                    f"{redact(uri)}")
             tracker.mark_killed(settle(study, report))
             pruning = None if s.pruner == "none" else Pruning(
-                s.pruner, s.min_epochs, s.trained_epochs, s.reduction_factor, tuple(objectives.items()), s.lag)
+                s.pruner, s.min_epochs, s.trained_epochs, s.reduction_factor, tuple(objectives.items()), s.lag,
+                s.curve_threshold)
             task = {"objectives": tuple(objectives.items()), "constraints": tuple(s.constraints.items()),
                     "measure": measure, "pruning": pruning}
-            trials = run_search(study, space, make_objective(params, data, tracker, device), s.n_trials, report,
+            trials = run_search(study, space, make_objective(params, data, tracker, device, study_name), s.n_trials, report,
                                 workers=s.workers, lag=s.lag, submit=pool.submit,
                                 storage_url=_absolute(s.storage) if s.executor == "dask" else None, task=task,
                                 timeout_s=s.timeout_s)

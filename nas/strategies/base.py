@@ -66,6 +66,9 @@ class Strategy(ABC):
     def __init__(self, space: Any, seed: int | np.random.Generator = 0) -> None:
         self.space = space
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        # The architecture the last ``ask``'s proposal was derived from (a mutation's parent, a neighbour's centre),
+        # None for a fresh sample: a child may inherit its parent's weights (``search.inherit``).
+        self.parent: Hashable | None = None
 
     @abstractmethod
     def ask(self) -> Hashable:

@@ -32,11 +32,13 @@ class LocalSearch(Strategy):
 
     def ask(self) -> Hashable:
         self.asked += 1
+        self.parent = None
         if self.asked <= self.initial:
             return self.space.sample(self.rng)
         while self.queue:
             arch = self.queue.pop()
             if arch not in self.seen:
+                self.parent = self.current[0] if self.current else None
                 return arch
         self.current = None  # a local optimum (or the start): restart from a random architecture
         return self.space.sample(self.rng)

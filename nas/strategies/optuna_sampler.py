@@ -39,6 +39,8 @@ from nas.strategies.base import Observation, unpack
 FAIL_REASON_ATTR = "fail_reason"
 SLOT_ATTR = "slot"
 BUDGET_ATTR = "budget"
+# The number of the trial whose architecture a native strategy's proposal was derived from (``Strategy.parent``).
+PARENT_ATTR = "parent_trial"
 # A multi-objective trial that was pruned has no values in Optuna: the ones it had when stopped are kept here.
 VALUES_ATTR = "values"
 # How far a trial is outside the hard constraints (search.constraints): 0 inside; what constraints_func returns.
@@ -154,8 +156,21 @@ class StrategySampler(optuna.samplers.BaseSampler):
                 arch, budget = unpack(self.strategy.ask())
                 if budget is not None:
                     study._storage.set_trial_user_attr(trial._trial_id, BUDGET_ATTR, budget)
+                parent = self._parent_trial(done)
+                if parent is not None:
+                    study._storage.set_trial_user_attr(trial._trial_id, PARENT_ATTR, parent)
                 return self.space.to_params(arch)
             self.strategy.ask()  # a proposal made before (by a process that died, or this one before a rebuild)
+
+    def _parent_trial(self, done: dict[int, FrozenTrial]) -> int | None:
+        """The latest completed trial told to the strategy whose architecture its last proposal came from."""
+        parent = getattr(self.strategy, "parent", None)
+        if parent is None:
+            return None
+        for j in sorted(self._told, reverse=True):
+            if done[j].state == TrialState.COMPLETE and self.space.from_params(done[j].params) == parent:
+                return done[j].number
+        return None
 
     def sample_independent(self, study, trial, param_name, param_distribution) -> Any:
         # Parameters outside the architecture (an objective's own hyperparameters) are sampled at random.

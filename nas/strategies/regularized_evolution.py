@@ -43,11 +43,12 @@ class RegularizedEvolution(Strategy):
 
     def ask(self) -> Hashable:
         self.asked += 1
+        self.parent = None
         if self.asked <= self.population_size or not self.population:
             return self.space.sample(self.rng)
         picks = self.rng.integers(len(self.population), size=self.sample_size)
-        parent = max((self.population[i] for i in picks), key=lambda member: member[1])[0]
-        return self.space.mutate(parent, self.rng)
+        self.parent = max((self.population[i] for i in picks), key=lambda member: member[1])[0]
+        return self.space.mutate(self.parent, self.rng)
 
     def tell(self, arch: Hashable, score: float) -> None:
         self.population.append((arch, score))

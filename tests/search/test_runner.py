@@ -66,13 +66,17 @@ def test_objective_error_fails_the_trial_and_propagates(tmp_path):
     assert trial.state == TrialState.FAIL and trial.intermediate_values == {1: 0.5}
 
 
-def _tiny_params(folder: Path, prepared: Path, storage: str, pruner: str = "none") -> Path:
+# The kill -9 test's variants: a pruner (pruned trials replayed), or weight inheritance (children read checkpoints).
+VARIANTS = {"none": {}, "successive_halving": {"pruner": "successive_halving", "max_epochs": 3, "lag": 1},
+            "inherit": {"inherit": True, "child_epochs": 1}}
+
+
+def _tiny_params(folder: Path, prepared: Path, storage: str, variant: str = "none") -> Path:
     params = {
         "data": {"out": str(prepared)},
         "search": {"strategy": "regularized_evolution", "strategy_options": {"population_size": 4, "sample_size": 2},
                    "n_trials": 10, "epochs": 2, "channels": 4, "cells_per_stage": 1, "batch_size": 256,
-                   "storage": storage, "study_name": "resume",
-                   **({"pruner": pruner, "max_epochs": 3, "lag": 1} if pruner != "none" else {})},
+                   "storage": storage, "study_name": "resume", **VARIANTS[variant]},
         "tracking": {"experiment": "resume"},
     }
     path = folder / "params.yaml"
@@ -85,10 +89,12 @@ def _search(folder: Path, params: Path, env: dict) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-@pytest.mark.parametrize("pruner", ["none", "successive_halving"])
-def test_sigkill_mid_search_then_restart_ends_as_an_uninterrupted_search(pruner, tmp_path, prepared_digits,
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_sigkill_mid_search_then_restart_ends_as_an_uninterrupted_search(variant, tmp_path, prepared_digits,
                                                                          mlflow_uri):
-    """With a pruner too: pruned trials are replayed to the strategy on resume, and pruned the same way."""
+    """With a pruner too: pruned trials are replayed to the strategy on resume, and pruned the same way. With weight
+    inheritance: the children of the resumed search start from the same parents' checkpoints as the clean one's."""
+    pruner = variant
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri, "PYTHONPATH": str(Path(__file__).parents[2])}
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     for folder in (clean, killed):
@@ -134,7 +140,21 @@ def test_sigkill_mid_search_then_restart_ends_as_an_uninterrupted_search(pruner,
     assert [t.params for t in done] == [t.params for t in expected]
     assert [(t.state, t.value, t.intermediate_values) for t in done] == [
         (t.state, t.value, t.intermediate_values) for t in expected]
-    if pruner != "none":
+    if variant == "inherit":
+        children = [t for t in done if "parent_trial" in t.user_attrs]
+        assert len(children) >= 4 and all(len(t.intermediate_values) == 1 for t in children)  # child_epochs
+        assert all(len(t.intermediate_values) == 2 for t in done if t not in children)
+        parents = {t.number: t.params for t in study.get_trials()}
+        assert [parents[t.user_attrs["parent_trial"]] for t in children] == [
+            {n.number: n.params for n in clean_study.get_trials()}[t.user_attrs["parent_trial"]]
+            for t in expected if "parent_trial" in t.user_attrs]
+        assert (killed / "checkpoints" / "inherit" / "resume" / f"trial-{done[-1].number}.pt").is_file()
+        client = mlflow.MlflowClient(mlflow_uri)
+        runs = client.search_runs([client.get_experiment_by_name("resume").experiment_id],
+                                  "params.parent_trial != ''", max_results=1000)
+        assert runs and all(r.data.params["epochs"] == "1" and "tensors copied" in r.data.params["inherited"]
+                            for r in runs)
+    elif pruner != "none":
         pruned = clean_study.get_trials(states=(TrialState.PRUNED,))
         assert pruned, "nothing was pruned: the test would not check what it is for"
         # Each pruned trial's MLflow run: finished (not failed), tagged PRUNED with the epoch and the reason.
