@@ -9,6 +9,14 @@ trial that reached the same epoch dominates it (its accuracy at that epoch and i
 parameters, FLOPs, latency), or if it is in the top ``1/reduction_factor`` of them by Pareto rank and then accuracy.
 A trial whose cheap objectives already place it off the front must beat the others' accuracy at the same epoch.
 
+``curve`` (one objective) is learning-curve extrapolation (Domhan et al. 2015, ``nas.estimation.curves``): after each
+epoch from ``max(min_epochs, curves.MIN_POINTS)`` on, the trial's curve so far is extrapolated to ``max_epochs``, and the
+trial stops when the probability that it ends above the incumbent (the best accuracy at ``max_epochs`` of the trials
+it sees) is below ``curve_threshold``. With no incumbent yet, or a curve already above it (the reference code's rule),
+it goes on. The extrapolation falls short under a decaying learning rate, most from the first epochs: on 40 mnist5k
+trials of 12 epochs (``benchmarks/curve_extrapolation.py``) it trains 2.6x fewer epochs from epoch 3 on but prunes the
+best architecture in 99 % of search orders (-0.26 pp), and 1.2x fewer from ``min_epochs: 6`` on, keeping it always.
+
 **What a pruner sees.** The trial that runs in slot ``s`` is judged against the trials of slots ``0 .. s - lag`` only:
 the ones its proposal was made from, all told before it started. Its pruning is then a function of the trial log, as
 its proposal is: 1 to ``lag`` workers prune the same trials, and a search resumed after a kill prunes as the one that
@@ -21,12 +29,14 @@ from __future__ import annotations
 
 import binascii
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.estimation import curves
 from nas.search import pareto
 from nas.strategies.optuna_sampler import SLOT_ATTR, by_slot, visible
 
@@ -65,12 +75,13 @@ class Pruning:
         objectives: the search's objectives in order, ``(name, direction)``; ``val_accuracy`` is the one with a curve.
     """
 
-    kind: str  # median | successive_halving | hyperband
+    kind: str  # median | successive_halving | hyperband | curve
     min_epochs: int
     max_epochs: int
     reduction_factor: int
     objectives: tuple[tuple[str, str], ...]
     lag: int = 1
+    curve_threshold: float = 0.05  # curve: the least probability of beating the best trial that lets a trial go on
 
     @property
     def multi_objective(self) -> bool:
@@ -106,9 +117,11 @@ class Pruning:
             return None
         slot = int(trial.user_attrs.get(SLOT_ATTR, trial.number))
         seen = [t for s, t in by_slot(study).items() if s <= slot - self.lag and t.state != TrialState.FAIL]
-        view = visible(study, [*seen, trial])
         if self.multi_objective:
             return self._pareto_halving(seen, trial, step)
+        if self.kind == "curve":
+            return self._curve(seen, trial, step)
+        view = visible(study, [*seen, trial])
         if not self._optuna.prune(view, trial):
             return None
         return self._reason(view, study._storage.get_trial(trial_id), step)
@@ -135,6 +148,12 @@ class Pruning:
         return (f"val_accuracy {value:.4f} at epoch {step} is not {top} of the {n} trials that reached epoch {step} "
                 f"({self.kind}{where})")
 
+    def _curve(self, seen: list[FrozenTrial], trial: FrozenTrial, step: int) -> str | None:
+        finals = [t.intermediate_values[self.max_epochs] for t in seen
+                  if t.state == TrialState.COMPLETE and self.max_epochs in t.intermediate_values]
+        curve = [trial.intermediate_values[s] for s in sorted(trial.intermediate_values)]
+        return curve_stop(curve, finals, self.max_epochs, self.min_epochs, self.curve_threshold)
+
     def _pareto_halving(self, seen: list[FrozenTrial], trial: FrozenTrial, step: int) -> str | None:
         if step not in self.rungs():
             return None
@@ -158,4 +177,22 @@ class Pruning:
                 for name, _ in self.objectives]
 
 
-__all__ = ["COSTS_ATTR", "Pruned", "Pruning"]
+def curve_stop(curve: Sequence[float], finals: Sequence[float], max_epochs: int, min_epochs: int, threshold: float,
+               predict: Callable[[Sequence[float], int], curves.Extrapolation] = curves.fit) -> str | None:
+    """The curve pruner's rule on plain values: why a trial whose accuracies after epochs 1, 2, ... are ``curve``
+    should stop, given the accuracies at ``max_epochs`` of the completed trials it sees (``finals``); None to go on.
+
+    ``predict``: the extrapolation (a cached one replays a search, ``benchmarks/curve_extrapolation.py``)."""
+    if len(curve) < max(min_epochs, curves.MIN_POINTS) or not finals or max(curve) > max(finals):
+        return None
+    incumbent = max(finals)
+    prediction = predict(curve, max_epochs)
+    p = prediction.prob_above(incumbent)
+    if p >= threshold:
+        return None
+    return (f"P(val_accuracy at epoch {max_epochs} > {incumbent:.4f}, the best of the {len(finals)} completed trials) "
+            f"= {p:.3f} < {threshold:g}: its curve to epoch {len(curve)} extrapolates to {prediction.mean:.4f} ± "
+            f"{prediction.std:.4f} (curve pruner)")
+
+
+__all__ = ["COSTS_ATTR", "Pruned", "Pruning", "curve_stop"]
