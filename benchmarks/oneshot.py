@@ -82,8 +82,11 @@ def search_and_retrain(name: str, raw: dict[str, Any], folder: Path, tested: dic
 
 
 def kendall_taus(raw: dict[str, Any], methods: list[str], n_archs: int, supernet_epochs: int,
-                 seed: int) -> dict[str, float]:
-    """τ of each method's weight-sharing accuracy against stand-alone training, over the same random architectures."""
+                 seed: int, cache: Path | None = None) -> dict[str, float]:
+    """τ of each method's weight-sharing accuracy against stand-alone training, over the same random architectures.
+
+    ``cache``: a JSON file of stand-alone accuracies by architecture and settings, read and extended (training the
+    30 architectures takes 20 minutes of one core, and is the same for every supernet setting)."""
     from nas.estimation import estimate
     from nas.oneshot import WEIGHT_SHARING, OneShotConfig, make_search, make_weight_sharing
     from nas.training import train_config
@@ -102,8 +105,15 @@ def kendall_taus(raw: dict[str, Any], methods: list[str], n_archs: int, supernet
     torch.set_num_threads(1)
     start = time.perf_counter()
     standalone = []
+    settings = json.dumps([params.data.dataset, s.epochs, s.channels, s.cells_per_stage, s.seed])
+    known = json.loads(cache.read_text()) if cache and cache.is_file() else {}
     for k, arch in enumerate(archs):
-        standalone.append(estimate(arch, space, data, network, config).val_accuracy)
+        key = f"{settings} {space.encode(arch)}"
+        if key not in known:
+            known[key] = estimate(arch, space, data, network, config).val_accuracy
+            if cache:
+                cache.write_text(json.dumps(known, indent=1))
+        standalone.append(known[key])
         print(f"[tau] stand-alone {k + 1}/{n_archs}: {standalone[-1]:.4f}  {arch}", flush=True)
     print(f"[tau] stand-alone training: {time.perf_counter() - start:.0f} s", flush=True)
     train, val = (Split(normalize(d.x, data.manifest), d.y) for d in (data.train, data.val))
@@ -149,6 +159,8 @@ def main() -> None:
     parser.add_argument("--retrain-epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--table", type=Path, default=None, help="NB201 table to look the found cells up in")
+    parser.add_argument("--standalone-cache", type=Path, default=None,
+                        help="JSON file of stand-alone accuracies, reused by later runs with the same settings")
     args = parser.parse_args()
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -166,7 +178,8 @@ def main() -> None:
                "tracking": {"uri": f"sqlite:///{base / 'mlflow.db'}", "model_name": f"nas-{args.dataset}"}}
         prepare(Params.model_validate(raw).data)
         taus = kendall_taus(raw, [m for m in args.tau_methods.split(",") if m], args.tau_archs,
-                            args.supernet_epochs, args.seed)
+                            args.supernet_epochs, args.seed,
+                            args.standalone_cache.resolve() if args.standalone_cache else None)
         tested: dict[str, float] = {}
         results = {"re": search_and_retrain("regularized evolution", {**raw, "search": {
             **search, "strategy": "regularized_evolution", "n_trials": args.re_trials}}, base / "re", tested)}
