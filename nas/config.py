@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 from nas.errors import UserError
 from nas.estimation.objectives import OBJECTIVES
 from nas.strategy_registry import (
+    NATIVE,
     ONESHOT,
     STRATEGY_NAMES,
     constraints,
@@ -230,9 +231,9 @@ class SearchParams(TrainParams):
         if self.inherit and self.pruner != "none":
             raise _option_error("inherit", f"a child trains child_epochs from its parent's weights: no pruner with it "
                                            f"(got pruner: {self.pruner})")
-        if self.zero_cost_warmup is not None and self.is_oneshot:
-            raise _option_error("zero_cost_warmup", f"warms up a strategy that proposes architectures; "
-                                                    f"{self.strategy} trains a supernet")
+        if self.zero_cost_warmup is not None and self.strategy not in NATIVE:
+            raise _option_error("zero_cost_warmup", f"replaces the first proposals of a native strategy ("
+                                                    f"{', '.join(NATIVE)}); {self.strategy} is not one")
         return self
 
     @property

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import pickle
+import time
 import zlib
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
@@ -28,7 +29,7 @@ import torch
 import yaml
 
 from nas.config import DataParams, Params
-from nas.data import PreparedData, load_prepared
+from nas.data import PreparedData, load_prepared, normalize
 from nas.errors import UserError
 from nas.estimation import Result, estimate
 from nas.execution import executor
@@ -50,7 +51,8 @@ SEARCH_JSON = Path("models/search.json")
 # Keys added after studies were first made: at their defaults they are left out of a study's identity, so a study
 # made before them is still found and resumed.
 _LATER_KEYS = ("objectives", "constraints", "pruner", "min_epochs", "max_epochs", "reduction_factor",
-               "latency_batch_size", "latency_device", "oneshot")
+               "latency_batch_size", "latency_device", "oneshot", "curve_threshold", "inherit", "child_epochs",
+               "zero_cost_warmup")
 
 
 def study_identity(params: Params, data: PreparedData) -> dict[str, Any]:
@@ -265,6 +267,25 @@ def make_objective(params: Params, data: PreparedData, tracker: SearchTracker | 
                              os.getpid(), s.workers, checkpoints, s.child_epochs)
 
 
+def zero_cost_warmup(params: Params, data: PreparedData, report: Callable[[str], None]) -> list[Hashable]:
+    """``search.zero_cost_warmup``: the ``top_k`` of ``pool`` random architectures by a zero-cost proxy, each scored
+    at initialisation (at the search's network size, the trials' seed) on one batch of the training split drawn from
+    the seed: the same list every time the search starts, so a resumed search proposes as the uninterrupted one."""
+    from nas.estimation.zero_cost import BATCH_SIZES, warm_start
+
+    s, warm = params.search, params.search.zero_cost_warmup
+    torch.set_num_threads(1)  # as the trials: scores that do not depend on the thread count
+    network = NetworkConfig(s.channels, s.cells_per_stage, data.in_channels, data.num_classes)
+    size = min(BATCH_SIZES[warm.proxy] or 1, len(data.train.y))
+    rows = torch.randperm(len(data.train.y), generator=torch.Generator().manual_seed(s.seed))[:size]
+    x, y = normalize(data.train.x[rows], data.manifest), data.train.y[rows]
+    start = time.perf_counter()
+    archs = warm_start(SPACES[s.space], network, x, y, warm.proxy, warm.pool, warm.top_k, s.seed)
+    report(f"[search] zero-cost warm-up: the best {warm.top_k} of {warm.pool} random architectures by {warm.proxy} "
+           f"({time.perf_counter() - start:.1f} s) are the first proposals; best: {SPACES[s.space].encode(archs[0])}")
+    return archs
+
+
 def search(params: Params, report: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) the search; returns what ``models/search.json`` records."""
     if params.search.is_oneshot:  # a supernet instead of trials (nas.search.oneshot)
@@ -281,9 +302,11 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
     objectives = s.directions
     measure = cost_measure(params, data, device)
     options = {**s.search_defaults(), **s.strategy_options}
+    warm = zero_cost_warmup(params, data, report) if s.zero_cost_warmup else ()
     try:
         sampler = make_sampler(s.strategy, space, s.seed, options, s.lag, directions=tuple(objectives.values()),
-                               cheap=measure.cheap(objectives) if measure else None, constrained=bool(s.constraints))
+                               cheap=measure.cheap(objectives) if measure else None, constrained=bool(s.constraints),
+                               warm=warm)
     except (TypeError, ValueError) as exc:  # a check of the sampler's own that validation does not repeat
         raise UserError(f"search.strategy_options: {s.strategy} refuses them: {str(exc).splitlines()[0]}") from None
     # An unreachable cluster fails before anything is written; another search running this study, before the
@@ -305,6 +328,9 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
                         "pruner": s.pruner, **({"min_epochs": s.min_epochs, "max_epochs": s.trained_epochs}
                                                if s.pruner != "none" else {}),
                         **{f"constraint.{k}": v for k, v in s.constraints.items()},
+                        **({"inherit": True, "child_epochs": s.child_epochs or s.epochs} if s.inherit else {}),
+                        **({f"zero_cost_warmup.{k}": v for k, v in s.zero_cost_warmup.model_dump().items()}
+                           if s.zero_cost_warmup else {}),
                         **{f"strategy.{k}": v for k, v in options.items()}},
                 tags={"data_dvc_md5": dvc_data_hash()},  # and mlflow.source.git.commit, on every run
                 storage=s.storage,

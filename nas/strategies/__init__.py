@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import optuna
@@ -25,6 +26,7 @@ from nas.strategies.optuna_sampler import ReseededSampler, SamplerStrategy, Stra
 from nas.strategies.random_search import RandomSearch
 from nas.strategies.regularized_evolution import RegularizedEvolution
 from nas.strategies.reinforce import REINFORCE
+from nas.strategies.warmup import WarmStarted
 from nas.strategy_registry import (
     _DEFAULT_OPTIONS,
     ALIASES,
@@ -78,17 +80,22 @@ def _objective_options(cls: type, directions: tuple[str, ...], cheap: Any, const
 
 def make_sampler(name: str, space: Any, seed: int, options: dict[str, Any] | None = None, lag: int = 1,
                  directions: tuple[str, ...] = ("maximize",), cheap: Any = None,
-                 constrained: bool = False) -> optuna.samplers.BaseSampler:
+                 constrained: bool = False, warm: Sequence[Hashable] = ()) -> optuna.samplers.BaseSampler:
     """The Optuna sampler that runs strategy ``name`` over ``space`` (raises ValueError on bad names or options);
     ``lag``: the proposal for slot ``s`` sees the trials of slots ``0 .. s - lag`` (``nas.strategies.optuna_sampler``);
     ``directions``: the study's, one per objective; ``cheap``: see ``MultiObjectiveStrategy``; ``constrained``: the
-    search has hard constraints (``search.constraints``)."""
+    search has hard constraints (``search.constraints``); ``warm``: architectures the first proposals are
+    (``nas.strategies.warmup``; native strategies only)."""
     name = resolve(name)
     options = {**_DEFAULT_OPTIONS.get(name, {}), **(options or {})}
     if name in STRATEGIES:
         cls = STRATEGIES[name]
         options = {**_objective_options(cls, directions, cheap, constrained), **options}
+        if warm:
+            return StrategySampler(lambda: WarmStarted(cls(space, seed=seed, **options), warm), space, lag)
         return StrategySampler(lambda: cls(space, seed=seed, **options), space, lag)  # builds one at once
+    if warm:
+        raise ValueError(f"a warm start needs a native strategy; {name} is Optuna's")
     cls = _optuna_sampler(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -1,0 +1,34 @@
+"""The estimators of issue 13 inside the search stage: the zero-cost warm-up's architectures are the first trials."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+
+from nas.config import Params
+from nas.data import load_prepared, normalize
+from nas.estimation.zero_cost import ZeroCostEstimator, sample_distinct
+from nas.search.stage import search
+from nas.spaces import SPACES, NetworkConfig
+
+
+def test_a_zero_cost_warm_up_starts_the_search_from_the_best_of_the_pool(prepared_digits, mlflow_uri, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    raw = {"data": {"out": str(prepared_digits)},
+           "search": {"strategy": "regularized_evolution", "strategy_options": {"population_size": 3, "sample_size": 2},
+                      "n_trials": 4, "epochs": 1, "channels": 4, "batch_size": 256, "storage": storage, "lag": 1,
+                      "zero_cost_warmup": {"proxy": "synflow", "pool": 12, "top_k": 3}}}
+    lines: list[str] = []
+    summary = search(Params.model_validate(raw), lines.append)
+    trials = optuna.load_study(study_name=summary["study_name"], storage=storage).get_trials()
+    # The pool scored independently: its three best by synflow, best first, are the first three trials.
+    data = load_prepared(prepared_digits)
+    space, network = SPACES["nb201"], NetworkConfig(4, 1, data.in_channels, data.num_classes)
+    pool = sample_distinct(space, 12, np.random.default_rng(0))
+    estimator = ZeroCostEstimator(space, network, normalize(data.train.x[:1], data.manifest), None, "synflow", 0)
+    ranked = sorted(pool, key=lambda a: -estimator.estimate(a))
+    assert [t.user_attrs["arch"] for t in trials[:3]] == [space.encode(a) for a in ranked[:3]]
+    assert "zero-cost warm-up: the best 3 of 12 random architectures by synflow" in "\n".join(lines)
+    # The fourth is regularized evolution's first child: one op changed in one of them.
+    child = space.decode(trials[3].user_attrs["arch"]).ops
+    assert any(sum(a != b for a, b in zip(child, warm.ops)) == 1 for warm in ranked[:3])
