@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,23 +41,15 @@ import optuna
 import torch
 from scipy.stats import kendalltau
 
+sys.path.insert(0, str(Path(__file__).parent))
+from multi_fidelity import test_accuracy
+
 from nas.config import Params
 from nas.data import Split, load_prepared, normalize, prepare
 from nas.spaces import SPACES, NetworkConfig
 
 # Estimators for τ: a one-shot method of nas.oneshot and how to score an architecture with its trained weights.
 TAU_METHODS = ("spos", "rsws", "enas", "smash", "darts", "gdas")
-
-
-def test_accuracy(params: Params) -> float:
-    from nas.training import predict
-    from nas.training.retrain import BEST_PT, load_checkpoint
-
-    model, ckpt = load_checkpoint(BEST_PT)
-    data = load_prepared(params.data.out, params.data)
-    with torch.inference_mode():
-        pred = predict(model, normalize(data.test.x, ckpt["manifest"]))
-    return (pred == data.test.y).float().mean().item()
 
 
 def search_and_retrain(name: str, raw: dict[str, Any], folder: Path, tested: dict[str, float]) -> dict[str, Any]:
