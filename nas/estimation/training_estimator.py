@@ -1,6 +1,10 @@
 """Low-fidelity performance estimation by training (Elsken et al. 2019, §4): each candidate is trained briefly at a
-reduced width and depth, and its validation accuracy after ``epochs`` is its score. The learning curve is kept so
-later estimators (curve extrapolation, multi-fidelity) can read it from the trial log.
+reduced width and depth, and its validation accuracy after ``epochs`` is its score. The learning curve is kept in the
+trial log (Optuna's intermediate values), where the pruners and learning-curve extrapolation read it.
+
+The other estimators of Elsken et al. §4 / White et al. §3 live beside this one: ``curves`` (learning-curve
+extrapolation), ``zero_cost`` (zero-cost proxies), ``inheritance`` (weight inheritance by network morphisms) and
+``weight_sharing`` (one-shot supernets and a hypernetwork).
 """
 
 from __future__ import annotations
