@@ -74,28 +74,28 @@ def test_accuracy(params: Params) -> float:
     return (pred == data.test.y).float().mean().item()
 
 
-def run(name: str, raw: dict[str, Any], folder: Path, tested: dict[str, float]) -> dict[str, Any]:
-    """Search then retrain in ``folder`` (each writes its ``models/`` there); what the benchmark prints.
-
-    ``tested``: the test accuracy of each architecture retrained so far; one found again is not retrained (the retrain
-    is deterministic: same architecture, settings, seed and thread count, same weights)."""
+def search_in(folder: Path, name: str, raw: dict[str, Any]) -> tuple[Params, dict[str, Any], float]:
+    """The search stage in a new ``folder`` (its ``models/`` and stores land there): the settings, what it returned
+    (``models/search.json``) and its wall seconds. Shared by the benchmarks that run the real search stage."""
     from nas.search.stage import search
-    from nas.training.retrain import retrain
 
     folder.mkdir()
     os.chdir(folder)
     params = Params.model_validate(raw)
-    print(f"\n=== {name}: {params.search.strategy}, pruner {params.search.pruner}, budget "
-          f"{params.search.timeout_s:g} s ===", flush=True)
+    budget = f", budget {params.search.timeout_s:g} s" if params.search.timeout_s else ""
+    print(f"\n=== {name}: {params.search.strategy} on {params.search.space}, pruner {params.search.pruner}{budget} ===",
+          flush=True)
     start = time.perf_counter()
     found = search(params, lambda line: print(line, flush=True))
-    search_s = time.perf_counter() - start
-    study = optuna.load_study(study_name=found["study_name"], storage=params.search.storage)
-    trials = study.get_trials(deepcopy=False)
-    completed = [t for t in trials if t.state == TrialState.COMPLETE]
-    pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    arch = found["best"]["arch"]
-    start = time.perf_counter()
+    return params, found, time.perf_counter() - start
+
+
+def retrained_test_accuracy(params: Params, arch: str, tested: dict[str, float]) -> float:
+    """Retrain the search's best ``arch`` by the retrain stage and score it on the test split. ``tested``: the test
+    accuracy of each architecture retrained so far; one found again is not retrained (the retrain is deterministic:
+    same architecture, settings, seed and thread count, same weights)."""
+    from nas.training.retrain import retrain
+
     if arch in tested:
         print(f"[benchmark] {arch} was retrained already: its test accuracy is reused", flush=True)
     else:
@@ -103,10 +103,23 @@ def run(name: str, raw: dict[str, Any], folder: Path, tested: dict[str, float]) 
         torch.set_num_threads(1)
         retrain(params, report=lambda line: print(line, flush=True))
         tested[arch] = test_accuracy(params)
+    return tested[arch]
+
+
+def run(name: str, raw: dict[str, Any], folder: Path, tested: dict[str, float]) -> dict[str, Any]:
+    """Search then retrain in ``folder``; what the benchmark prints."""
+    params, found, search_s = search_in(folder, name, raw)
+    study = optuna.load_study(study_name=found["study_name"], storage=params.search.storage)
+    trials = study.get_trials(deepcopy=False)
+    completed = [t for t in trials if t.state == TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    arch = found["best"]["arch"]
+    start = time.perf_counter()
+    test_acc = retrained_test_accuracy(params, arch, tested)
     return {"archs": len(completed) + len(pruned), "completed": len(completed), "pruned": len(pruned),
             "failed": sum(t.state == TrialState.FAIL for t in trials),
             "epochs": sum(t.last_step or 0 for t in completed + pruned), "best_val": found["best"]["val_accuracy"],
-            "arch": arch, "test_acc": tested[arch], "search_s": search_s, "retrain_s": time.perf_counter() - start}
+            "arch": arch, "test_acc": test_acc, "search_s": search_s, "retrain_s": time.perf_counter() - start}
 
 
 def main() -> None:

@@ -21,12 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+
+sys.path.insert(0, str(Path(__file__).parent))
+from multi_fidelity import search_in
 
 from nas.config import Params
 from nas.data import prepare
@@ -38,13 +42,7 @@ OBJECTIVES = {"val_accuracy": "maximize", "params": "minimize"}
 
 def run(name: str, raw: dict[str, Any], folder: Path) -> dict[str, Any]:
     """One search in ``folder`` (its ``models/search.json`` lands there); its trials and front."""
-    from nas.search.stage import search
-
-    folder.mkdir()
-    os.chdir(folder)
-    params = Params.model_validate(raw)
-    print(f"\n=== {name}: {params.search.strategy}, pruner {params.search.pruner} ===", flush=True)
-    found = search(params, lambda line: print(line, flush=True))
+    params, found, _ = search_in(folder, name, raw)
     study = optuna.load_study(study_name=found["study_name"], storage=params.search.storage)
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
     counted = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]

@@ -42,7 +42,7 @@ import torch
 from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).parent))
-from multi_fidelity import test_accuracy
+from multi_fidelity import retrained_test_accuracy, search_in
 
 from nas.config import Params
 from nas.data import Split, load_prepared, normalize, prepare
@@ -54,24 +54,11 @@ TAU_METHODS = ("spos", "rsws", "enas", "smash", "darts", "gdas")
 
 def search_and_retrain(name: str, raw: dict[str, Any], folder: Path, tested: dict[str, float]) -> dict[str, Any]:
     """The search stage then the retrain stage in ``folder``; an architecture retrained before is not again."""
-    from nas.search.stage import search
-    from nas.training.retrain import retrain
-
-    folder.mkdir()
-    os.chdir(folder)
-    params = Params.model_validate(raw)
-    print(f"\n=== {name} ===", flush=True)
-    start = time.perf_counter()
-    found = search(params, lambda line: print(line, flush=True))
-    seconds = time.perf_counter() - start
+    params, found, seconds = search_in(folder, name, raw)
     arch = found["best"]["arch"]
-    if arch not in tested:
-        torch.set_num_threads(1)  # as the searches train: every retrain alike on a shared machine
-        retrain(params, report=lambda line: print(line, flush=True))
-        tested[arch] = test_accuracy(params)
     derived = found.get("oneshot", {}).get("derived", [])
-    return {"search_s": seconds, "arch": arch, "val": found["best"]["val_accuracy"], "test_acc": tested[arch],
-            "derived": [d["arch"] for d in derived]}
+    return {"search_s": seconds, "arch": arch, "val": found["best"]["val_accuracy"],
+            "test_acc": retrained_test_accuracy(params, arch, tested), "derived": [d["arch"] for d in derived]}
 
 
 def kendall_taus(raw: dict[str, Any], methods: list[str], n_archs: int, supernet_epochs: int,

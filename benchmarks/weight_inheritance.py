@@ -27,17 +27,15 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import optuna
-import torch
 from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).parent))
-from multi_fidelity import test_accuracy
+from multi_fidelity import retrained_test_accuracy, search_in
 
 from nas.config import Params
 from nas.data import prepare
@@ -45,16 +43,7 @@ from nas.data import prepare
 
 def run(name: str, raw: dict[str, Any], folder: Path, tested: dict[str, float]) -> dict[str, Any]:
     """Search then retrain in ``folder``; ``tested``: test accuracy of each architecture retrained so far."""
-    from nas.search.stage import search
-    from nas.training.retrain import retrain
-
-    folder.mkdir()
-    os.chdir(folder)
-    params = Params.model_validate(raw)
-    print(f"\n=== {name} ===", flush=True)
-    start = time.perf_counter()
-    found = search(params, lambda line: print(line, flush=True))
-    search_s = time.perf_counter() - start
+    params, found, search_s = search_in(folder, name, raw)
     study = optuna.load_study(study_name=found["study_name"], storage=params.search.storage)
     completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     client = mlflow.MlflowClient(params.tracking.uri)
@@ -63,13 +52,9 @@ def run(name: str, raw: dict[str, Any], folder: Path, tested: dict[str, float]) 
     train_s = sum(r.data.metrics["train_seconds"] for r in runs)
     children = sum("parent_trial" in r.data.params for r in runs)
     arch = found["best"]["arch"]
-    if arch not in tested:
-        torch.set_num_threads(1)  # as the trials train: every retrain alike on a shared machine
-        retrain(params, report=lambda line: print(line, flush=True))
-        tested[arch] = test_accuracy(params)
     return {"trials": len(completed), "children_inherited": children, "epochs": sum(t.last_step for t in completed),
             "train_s": train_s, "search_s": search_s, "best_val": found["best"]["val_accuracy"], "arch": arch,
-            "test_acc": tested[arch]}
+            "test_acc": retrained_test_accuracy(params, arch, tested)}
 
 
 def main() -> None:
