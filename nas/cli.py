@@ -61,7 +61,8 @@ def validate(args: argparse.Namespace) -> None:
 
 
 def stage(args: argparse.Namespace) -> None:
-    _stage(args.command)(load_params(args.params))
+    params = load_params(args.params)  # before the stage's imports (torch, seconds): a bad params.yaml fails fast
+    _stage(args.command)(params)
 
 
 def bench(args: argparse.Namespace) -> None:
