@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -332,21 +333,44 @@ def snapshot(project: Path) -> dict[str, str]:
 
 
 def run_case(case: Case, project: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(case.argv, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(case.argv, check=False, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: subprocess.CompletedProcess
+    before: dict[str, str]  # the project's snapshot before the command
+    project: Path
+
+
+@pytest.fixture(scope="module")
+def outcomes(request, project_template, tmp_path_factory) -> dict[str, Outcome]:
+    """Every selected case run in its own copy of the project, two commands at a time: a case is mostly a new
+    interpreter importing torch, MLflow and Prefect, which a second core halves."""
+    selected = [item.callspec.params["name"] for item in request.session.items
+                if item.originalname == "test_bad_input_is_one_line_exit_2_and_changes_nothing"]
+    api_url = request.getfixturevalue("prefect_api_url") if any(CASES[n].flow for n in selected) else None
+
+    def run(name: str) -> Outcome:
+        case, home = CASES[name], tmp_path_factory.mktemp("case")
+        project = home / "project"
+        shutil.copytree(project_template, project)
+        case.setup(project)
+        before = snapshot(project)
+        env = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": str(ROOT),
+               "PREFECT_HOME": str(home / "prefect")}
+        if case.flow:
+            env["PREFECT_API_URL"] = api_url
+        return Outcome(run_case(case, project, env), before, project)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(selected, pool.map(run, selected), strict=True))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_bad_input_is_one_line_exit_2_and_changes_nothing(name, project_template, tmp_path, request):
-    case = CASES[name]
-    project = tmp_path / "project"
-    shutil.copytree(project_template, project)
-    case.setup(project)
-    before = snapshot(project)
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
-           "PREFECT_HOME": str(tmp_path / "prefect")}
-    if case.flow:
-        env["PREFECT_API_URL"] = request.getfixturevalue("prefect_api_url")
-    result = run_case(case, project, env)
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(name, outcomes):
+    case, outcome = CASES[name], outcomes[name]
+    result = outcome.result
     output = result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2, output
@@ -354,4 +378,4 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(name, project_template
     assert len(lines) == 1, output
     assert re.search(case.error, lines[0]), lines[0]
     assert not any(text in output for text in case.forbidden), output
-    assert snapshot(project) == before, "the command changed files or stores"
+    assert snapshot(outcome.project) == outcome.before, "the command changed files or stores"
