@@ -141,7 +141,9 @@ def zero_cost(args: argparse.Namespace) -> None:
     rows = rows[:limit]
 
     torch.set_num_threads(args.threads)
-    needs = max((BATCH_SIZES[p] or 0) for p in proxies)
+    # The largest published batch whenever a proxy reads data: each proxy takes its first BATCH_SIZES[proxy] images,
+    # so it scores the same images whichever other proxies are asked for (and as benchmarks/zero_cost.py does).
+    needs = max(n for n in BATCH_SIZES.values() if n) if any(BATCH_SIZES[p] for p in proxies) else 0
     x, y = image_batch(args.dataset, needs, args.seed) if needs else (torch.zeros(1, 3, 32, 32), None)
     # The table's networks have CIFAR-10's 10 classes; a dataset with more labels widens the classifier.
     classes = 10 if y is None else max(10, int(y.max()) + 1)

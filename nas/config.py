@@ -315,6 +315,9 @@ class SearchParams(TrainParams):
             raise _option_error("min_epochs", f"must be at most the epochs trials train ({self.trained_epochs}: "
                                               f"{'max_epochs' if self.pruner != 'none' else 'epochs'}), BOHB's largest "
                                               f"budget (got {self.min_epochs})")
+        if self.pruner == "curve" and self.strategy == "bohb":
+            raise _option_error("pruner", "curve extrapolates every trial to max_epochs, but bohb trains each trial to "
+                                          "the budget it chooses; with bohb use pruner: none")
         if not self.max_epochs and self.min_epochs > self.epochs:
             raise _option_error("min_epochs", f"must be at most epochs ({self.epochs}), which max_epochs: null stands "
                                               f"for (got {self.min_epochs})")

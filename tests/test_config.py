@@ -137,6 +137,8 @@ SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing,
          "weights: set inherit: true or remove it"),
         ("search:\n  pruner: curve\n  curve_threshold: 1.5\n",
          "search.curve_threshold: must be a number > 0 and < 1 (got 1.5)"),
+        ("search:\n  strategy: bohb\n  pruner: curve\n", "search.pruner: curve extrapolates every trial to "
+         "max_epochs, but bohb trains each trial to the budget it chooses; with bohb use pruner: none"),
         ("search:\n  zero_cost_warmup:\n    proxy: synflo\n", "search.zero_cost_warmup.proxy: Input should be "
          "'grad_norm', 'snip', 'grasp', 'fisher', 'jacob_cov', 'synflow', 'naswot', 'params' or 'flops' (got 'synflo')"),
         ("search:\n  zero_cost_warmup:\n    pool: 5\n    top_k: 10\n",

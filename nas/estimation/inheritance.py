@@ -140,6 +140,7 @@ def _macro(parent_arch: MacroArch, child_arch: MacroArch, source: dict[str, torc
             done |= {n for n in target if n.startswith(prefix + "skips.")}
     if n_parent > len(child_arch.layers):
         transfer.lose(f"layers {len(child_arch.layers) + 1}..{n_parent} removed")
+    sliced = []
     for name, tensor in target.items():
         old = source.get(name)
         if name in done or old is None:
@@ -150,44 +151,55 @@ def _macro(parent_arch: MacroArch, child_arch: MacroArch, source: dict[str, torc
         elif old.dim() == 4 and old.shape[:2] == tensor.shape[:2] and old.shape[-1] < tensor.shape[-1]:
             tensor.copy_(_pad_kernel(old, tensor.shape[-1]))
             transfer.morphisms.append(f"{name}: kernel {old.shape[-1]}->{tensor.shape[-1]}")
-    last = None
+        elif old.dim() == tensor.dim():  # a width changed around it: the overlap (Net2Wider below may redo it)
+            region = tuple(slice(0, min(a, b)) for a, b in zip(old.shape, tensor.shape, strict=True))
+            tensor[region] = old[region]
+            sliced.append(name)
+    last, widened = None, set()
     for i, (old, new) in enumerate(zip(parent_arch.layers, child_arch.layers)):
         if old.op == new.op and new.op in CONV_OPS and new.width != old.width:
-            last = _net2wider(i, parent_arch, child_arch, source, target, transfer, rng)
+            last = _net2wider(i, parent_arch, child_arch, source, target, transfer, rng, widened)
+    if rest := [n for n in sliced if n not in widened and not n.startswith(("head.", "classifier."))]:
+        transfer.lose(f"a width changed around {', '.join(rest)}: overlap copied")
     _head(source, target, transfer, last)
 
 
 def _net2wider(i: int, parent_arch: MacroArch, child_arch: MacroArch, source: dict[str, torch.Tensor],
                target: dict[str, torch.Tensor], transfer: Transfer,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
-    """Layer i's output widened: its filters (and BatchNorm) copied by a random mapping, its reader's weights split.
-    Returns the mapping and the split when the head reads the layer (the last one), for ``_head``."""
+               rng: np.random.Generator, widened: set[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Layer i's output widened: its filters (and BatchNorm) copied by a random mapping, its reader's weights split;
+    the tensors it wrote are added to ``widened``. Returns the mapping and the split when the head reads the layer
+    (the last one), for ``_head``."""
     layers = child_arch.layers
     readers_ok = (all(i + 1 not in layer.skips for layer in layers)
                   and (i + 1 == len(layers) or (layers[i + 1].op in CONV_OPS and not layers[i + 1].skips)))
     old_w = parent_arch.layers[i].width
-    if old_w > layers[i].width or not readers_ok:  # narrower, or read by what widening cannot follow: copied slices
-        _slices(f"layers.{i}.op.", source, target)
+    conv, bn = _conv_names(layers[i].op, f"layers.{i}.op.")
+    reader = None
+    if i + 1 < len(layers) and readers_ok:
+        nxt = f"layers.{i + 1}.op."
+        reader = nxt + ("2.weight" if layers[i + 1].op == "sep_conv" else "1.weight")
+    if (old_w > layers[i].width or not readers_ok or source[conv].shape[1:] != target[conv].shape[1:]
+            or (reader is not None and source[reader].shape[0] != target[reader].shape[0])):
+        # narrower, its input changed too, or read by what widening cannot follow: the overlap, copied above
         transfer.lose(f"layer {i + 1} width {old_w} -> {layers[i].width}, sliced")
         return None
-    conv, bn = _conv_names(layers[i].op, f"layers.{i}.op.")
     c, c_new = source[conv].shape[0], target[conv].shape[0]
     mapping = np.concatenate([np.arange(c), rng.integers(c, size=c_new - c)])
     index = torch.as_tensor(mapping)
     target[conv].copy_(source[conv][index])
     for suffix in ("weight", "bias", "running_mean", "running_var"):
         target[f"{bn}.{suffix}"].copy_(source[f"{bn}.{suffix}"][index])
+    widened |= {conv, *(f"{bn}.{suffix}" for suffix in ("weight", "bias", "running_mean", "running_var"))}
     split = _split(mapping, rng)  # share of each new channel in its original's outgoing weights
     transfer.morphisms.append(f"layer {i + 1}: Net2Wider {c}->{c_new} channels")
-    if i + 1 == len(layers):
+    if reader is None:
         return mapping, split  # the head reads it
-    nxt = f"layers.{i + 1}.op."
     if layers[i + 1].op == "sep_conv":  # depthwise filters follow their input channel; the pointwise conv splits
         target[nxt + "1.weight"].copy_(source[nxt + "1.weight"][index])
-        reader = nxt + "2.weight"
-    else:
-        reader = nxt + "1.weight"
+        widened.add(nxt + "1.weight")
     target[reader].copy_(source[reader][:, index] * _split_for(split, source[reader]))
+    widened.add(reader)
     return None
 
 

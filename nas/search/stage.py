@@ -180,16 +180,19 @@ class TrainingObjective:
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
             parent_arch = space.decode(saved["arch"])
-            parent_model = space.build(parent_arch, self.network)
+            # Built like any network (init_model: seeded, under its lock): a bare build would draw from torch's
+            # global generator while another worker's thread initialises its trial.
+            parent_model = init_model(lambda: space.build(parent_arch, self.network), self.config.seed)
             parent_model.load_state_dict(saved["state_dict"])
         except (OSError, EOFError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as exc:  # truncated or
             # foreign: the user must see which file
             raise UserError(f"{path}: not a trial checkpoint of this search ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0][:200]}); delete it to retrain that trial's weights") from None
         model = init_model(lambda: space.build(arch, self.network), self.config.seed)
-        # The morphism's random choices depend on the seed, the parent and the child only: a resumed search (whose
-        # trial numbers may have a gap) inherits exactly as before.
-        rng = np.random.default_rng([self.config.seed, parent, zlib.crc32(space.encode(arch).encode())])
+        # The morphism's random choices depend on the seed and the parent's and child's architectures only, not on
+        # trial numbers: a resumed search (whose numbers have a gap where a trial was lost) inherits as before.
+        rng = np.random.default_rng([self.config.seed, zlib.crc32(saved["arch"].encode()),
+                                     zlib.crc32(space.encode(arch).encode())])
         return model, inherit(parent_arch, parent_model.eval(), arch, model, rng)
 
 
@@ -274,13 +277,18 @@ def zero_cost_warmup(params: Params, data: PreparedData, report: Callable[[str],
     from nas.estimation.zero_cost import BATCH_SIZES, warm_start
 
     s, warm = params.search, params.search.zero_cost_warmup
-    torch.set_num_threads(1)  # as the trials: scores that do not depend on the thread count
     network = NetworkConfig(s.channels, s.cells_per_stage, data.in_channels, data.num_classes)
     size = min(BATCH_SIZES[warm.proxy] or 1, len(data.train.y))
     rows = torch.randperm(len(data.train.y), generator=torch.Generator().manual_seed(s.seed))[:size]
     x, y = normalize(data.train.x[rows], data.manifest), data.train.y[rows]
-    start = time.perf_counter()
-    archs = warm_start(SPACES[s.space], network, x, y, warm.proxy, warm.pool, warm.top_k, s.seed)
+    start, threads = time.perf_counter(), torch.get_num_threads()
+    torch.set_num_threads(1)  # as the trials: scores that do not depend on the thread count
+    try:
+        archs = warm_start(SPACES[s.space], network, x, y, warm.proxy, warm.pool, warm.top_k, s.seed)
+    except ValueError as exc:  # a pool larger than the space
+        raise UserError(f"search.zero_cost_warmup.pool: {exc}") from None
+    finally:
+        torch.set_num_threads(threads)
     report(f"[search] zero-cost warm-up: the best {warm.top_k} of {warm.pool} random architectures by {warm.proxy} "
            f"({time.perf_counter() - start:.1f} s) are the first proposals; best: {SPACES[s.space].encode(archs[0])}")
     return archs

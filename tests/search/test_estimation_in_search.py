@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import optuna
+import pytest
+import torch
 
 from nas.config import Params
 from nas.data import load_prepared, normalize
+from nas.errors import UserError
 from nas.estimation.zero_cost import ZeroCostEstimator, sample_distinct
 from nas.search.stage import search
 from nas.spaces import SPACES, NetworkConfig
@@ -32,3 +35,16 @@ def test_a_zero_cost_warm_up_starts_the_search_from_the_best_of_the_pool(prepare
     # The fourth is regularized evolution's first child: one op changed in one of them.
     child = space.decode(trials[3].user_attrs["arch"]).ops
     assert any(sum(a != b for a, b in zip(child, warm.ops)) == 1 for warm in ranked[:3])
+
+
+def test_a_warm_up_pool_larger_than_the_space_is_one_error_and_restores_the_threads(prepared_digits, mlflow_uri,
+                                                                                   tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    raw = {"data": {"out": str(prepared_digits)},
+           "search": {"strategy": "local_search", "n_trials": 2, "epochs": 1, "channels": 4, "storage": storage,
+                      "zero_cost_warmup": {"proxy": "synflow", "pool": 20_000, "top_k": 3}}}
+    threads = torch.get_num_threads()
+    with pytest.raises(UserError, match=r"^search.zero_cost_warmup.pool: pool 20000: the space gave only \d+ distinct "):
+        search(Params.model_validate(raw), lambda _: None)
+    assert torch.get_num_threads() == threads
+    assert not (tmp_path / "optuna.db").exists()
