@@ -5,7 +5,9 @@ The ideas, each from its paper:
 
 * **Copy what is unchanged** (Real et al., "Large-Scale Evolution of Image Classifiers", ICML 2017: a child keeps
   the weights of every layer its mutation did not touch). Tensors are matched by their name in the module tree and
-  their shape; a layer whose op changed starts from its initialisation.
+  their shape; a layer whose op changed starts from its initialisation. Deviation: a tensor whose shape a width
+  change altered (a narrowed layer, the layer reading it) keeps the overlapping slice of the parent's, where Real et
+  al. keep same-shaped weights only; the ``Transfer`` names each such tensor (not function-preserving).
 * **Net2WiderNet** (Chen, Goodfellow & Shlens, "Net2Net: Accelerating Learning via Knowledge Transfer", ICLR 2016):
   a convolution widened from C to C' channels keeps its C filters and copies C' - C of them, drawn at random (with
   their BatchNorm statistics and affine parameters); the layer reading it splits each copied channel's weights
@@ -272,7 +274,7 @@ def _copy_prefix(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor
 
 
 def _slices(prefix: str, source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> None:
-    """The overlapping slice of every tensor under ``prefix`` whose shape changed (Real et al.'s partial copy)."""
+    """The overlapping slice of every tensor under ``prefix`` whose shape changed (the module docstring's deviation)."""
     for name, tensor in target.items():
         old = source.get(name)
         if name.startswith(prefix) and old is not None and old.dim() == tensor.dim() and old.shape != tensor.shape:

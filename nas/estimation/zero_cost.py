@@ -15,7 +15,8 @@ and BatchNorm excluded), with the cross-entropy loss on the batch:
 - ``fisher`` (Theis et al. 2018): per output channel of each Conv2d/Linear, 0.5 * the batch mean of (sum over
   positions of activation * its gradient)^2, counted once per weight of that channel (the reference broadcasts the
   channel's value to its weights before summing).
-- ``jacob_cov``: -sum(log(v + k) + 1/(v + k)), k = 1e-5, over the eigenvalues v of the correlation matrix of the
+- ``jacob_cov`` (Mellor et al.'s first NASWOT score, arXiv:2006.04647v1, 2020; Abdelfattah et al.'s form):
+  -sum(log(v + k) + 1/(v + k)), k = 1e-5, over the eigenvalues v of the correlation matrix of the
   per-image input gradients of the summed outputs.
 - ``synflow`` (Tanaka et al. 2020): sum of |w * dR/dw|, R the sum of the outputs for a single all-ones input, in double
   precision, with every parameter replaced by its absolute value and the BatchNorm layers removed (the reference scores

@@ -68,6 +68,8 @@ def test_function_preserving_nb201_morphisms(parent: str, child: str, kind: str)
 @pytest.mark.parametrize(("space", "parent", "child"), [
     ("macro", "conv:k3:w1:s1 | conv:k3:w2:s1", "conv:k3:w1:s1 | avg_pool:k3:s1"),  # op changed
     ("macro", "conv:k3:w2:s1 | conv:k3:w2:s1", "conv:k3:w1:s1 | conv:k3:w2:s1"),  # narrower
+    ("macro", "conv:k3:w2:s1 | conv:k3:w1:s1", "conv:k3:w1:s1 | conv:k3:w2:s1"),  # narrower, then wider
+    ("macro", "conv:k3:w2:s1 | sep_conv:k3:w1:s1", "conv:k3:w1:s1 | sep_conv:k3:w4:s1"),
     ("macro", "conv:k3:w1:s1", "conv:k3:w1:s1 | conv:k3:w1:s1"),  # a convolution inserted: ReLU(x), not x
     ("nb201", "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|",
      "|skip_connect~0|+|nor_conv_3x3~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"),
@@ -87,3 +89,14 @@ def test_net2wider_breaks_the_copies_symmetry() -> None:
     reader = child.layers[1].op[1].weight  # reads 8 channels, 4 of them copies
     copies = reader[:, 4:]
     assert not any(torch.allclose(copies[:, j], reader[:, k]) for j in range(4) for k in range(4))
+
+
+def test_a_reshaped_tensor_keeps_its_overlap_and_the_transfer_names_it() -> None:
+    parent_arch, child_arch = "conv:k3:w2:s1 | conv:k3:w1:s1", "conv:k3:w1:s1 | conv:k3:w1:s1"
+    space, parent = SPACES["macro"], trained_like("macro", parent_arch)
+    child = space.build(space.decode(child_arch), NETWORK)
+    transfer = inherit(space.decode(parent_arch), parent, space.decode(child_arch), child, np.random.default_rng(0))
+    # The second layer reads fewer channels: the ones both networks have are the parent's.
+    old, new = parent.state_dict()["layers.1.op.1.weight"], child.state_dict()["layers.1.op.1.weight"]
+    assert new.shape[1] < old.shape[1] and torch.equal(new, old[:, : new.shape[1]])
+    assert "layers.1.op.1.weight" in str(transfer) and not transfer.preserving
