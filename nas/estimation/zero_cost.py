@@ -24,7 +24,7 @@ and BatchNorm excluded), with the cross-entropy loss on the batch:
 - ``naswot``: log|det K|, K[i, j] = the number of ReLU units on which images i and j agree (both active or both not),
   summed over every ReLU (the kernel N_A - Hamming distance of the binary codes); -inf where K is singular (codes
   that do not tell the images apart, e.g. a tiny network whose few ReLUs are all active).
-- ``params``: trainable and frozen parameters. ``flops``: of one image's forward pass, as
+- ``params``: trainable parameters. ``flops``: of one image's forward pass, as
   ``torch.utils.flop_counter.FlopCounterMode`` counts them (a multiply-add is 2).
 
 Differences from the reference code: ``jacob_cov`` takes the eigenvalues with ``eigvalsh`` (the matrix is symmetric;
@@ -58,10 +58,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
-from torch.utils.flop_counter import FlopCounterMode
 
 from nas.config import ZERO_COST_PROXIES
 from nas.errors import UserError
+from nas.estimation import cost
 from nas.spaces import NetworkConfig
 from nas.training import init_model
 
@@ -177,14 +177,11 @@ def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def params(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float(sum(p.numel() for p in model.parameters()))
+    return float(cost.count_params(model))  # as the params objective counts them
 
 
 def flops(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(x[:1])
-    return float(counter.get_total_flops())
+    return float(cost.flops(model, x.shape[1:]))  # as the flops objective counts them: one image, values unused
 
 
 def _remove_batchnorm(model: nn.Module) -> None:
