@@ -66,9 +66,9 @@ def search_and_retrain(name: str, raw: dict[str, Any], folder: Path, tested: dic
 
 
 def kendall_taus(raw: dict[str, Any], methods: list[str], n_archs: int, supernet_epochs: int,
-                 seed: int, cache: Path | None = None, supernet_seeds: tuple[int, ...] = (0,)) -> dict[str, float]:
+                 seed: int, cache: Path | None = None, supernet_seeds: tuple[int, ...] = ()) -> dict[str, float]:
     """τ of each method's weight-sharing accuracy against stand-alone training, over the same random architectures:
-    the mean over one supernet per seed of ``supernet_seeds``.
+    the mean over one supernet per seed of ``supernet_seeds`` (none given: the search's seed).
 
     ``cache``: a JSON file of stand-alone accuracies by architecture and settings, read and extended (training the
     30 architectures takes 20 minutes of one core, and is the same for every supernet setting)."""
@@ -107,7 +107,7 @@ def kendall_taus(raw: dict[str, Any], methods: list[str], n_archs: int, supernet
     for method in methods:
         make = make_weight_sharing if method in WEIGHT_SHARING else make_search
         rankings = []
-        for supernet_seed in supernet_seeds:
+        for supernet_seed in supernet_seeds or (s.seed,):
             start = time.perf_counter()
             searcher = make(method, "nb201", network, OneShotConfig(**{**settings, "epochs": supernet_epochs}),
                             supernet_seed)
@@ -176,7 +176,7 @@ def main() -> None:
         taus = kendall_taus(raw, [m for m in args.tau_methods.split(",") if m], args.tau_archs,
                             args.supernet_epochs, args.seed,
                             args.standalone_cache.resolve() if args.standalone_cache else None,
-                            tuple(int(k) for k in args.tau_seeds.split(",") if k) or (args.seed,))
+                            tuple(int(k) for k in args.tau_seeds.split(",") if k))
         tested: dict[str, float] = {}
         results = {}
         if args.re_trials:
