@@ -43,7 +43,7 @@ from nas.execution.trial import (
     rdb,
     run_trial,
 )
-from nas.stores import reason, redact, require_driver
+from nas.stores import reason, redact, require_driver, sqlite_path
 from nas.strategies.optuna_sampler import BUDGET_ATTR, CONSTRAINTS_ATTR, PARENT_ATTR, SLOT_ATTR, by_slot
 from nas.workers import this_worker
 
@@ -92,6 +92,22 @@ def open_study(storage: str, name: str, sampler: optuna.samplers.BaseSampler, id
             "choose another study_name or leave it unset"
         )
     return study
+
+
+def recorded_attrs(storage: str, name: str) -> dict[str, Any]:
+    """The user attributes of study ``name`` in ``storage``, read without creating or changing anything: {} when
+    there is no such store or study, or it cannot be read (``open_study`` then says why)."""
+    path = sqlite_path(storage)
+    if path is not None and not os.path.isfile(path):
+        return {}
+    try:
+        rdb_storage = optuna.storages.RDBStorage(storage, skip_table_creation=True, skip_compatibility_check=True)
+        try:
+            return rdb_storage.get_study_user_attrs(rdb_storage.get_study_id_from_name(name))
+        finally:
+            rdb_storage.engine.dispose()
+    except (KeyError, ImportError, ValueError, OSError, sqlalchemy.exc.SQLAlchemyError, sqlite3.Error):
+        return {}
 
 
 def fail_lost(study: optuna.Study) -> list[int]:

@@ -36,7 +36,7 @@ from nas.execution import executor
 from nas.execution.trial import Objective
 from nas.search import pareto
 from nas.search.pruners import Pruned, Pruning
-from nas.search.runner import claim, open_study, run_search, settle
+from nas.search.runner import claim, open_study, recorded_attrs, run_search, settle
 from nas.spaces import SPACES, NetworkConfig
 from nas.stores import redact, sqlite_path
 from nas.strategies import make_sampler
@@ -90,6 +90,8 @@ def dvc_data_hash(lock: Path = Path("dvc.lock"), out: str = "data/prepared") -> 
 # search.inherit: trial k's trained weights are INHERIT_DIR/<study>/trial-k.pt (kept out of DVC's outs, like the
 # one-shot checkpoints: dvc repro would delete them before a resumed search needs them).
 INHERIT_DIR = Path("checkpoints") / "inherit"
+# The study attribute that records the zero-cost warm-up's architectures (encoded, best first).
+WARMUP_ATTR = "zero_cost_warmup"
 
 
 @functools.lru_cache(maxsize=2)
@@ -270,6 +272,18 @@ def make_objective(params: Params, data: PreparedData, tracker: SearchTracker | 
                              os.getpid(), s.workers, checkpoints, s.child_epochs)
 
 
+def recorded_warmup(storage: str, study_name: str, identity: dict[str, Any], space: Any,
+                    report: Callable[[str], None]) -> list[Hashable]:
+    """The zero-cost warm-up's architectures as a study of the same search recorded them when it started ([] when
+    none did): a resumed search does not score the pool again."""
+    attrs = recorded_attrs(storage, study_name)
+    if WARMUP_ATTR not in attrs or attrs.get("identity") != identity:
+        return []
+    report(f"[search] zero-cost warm-up: the {len(attrs[WARMUP_ATTR])} architectures study {study_name!r} recorded "
+           "when it started are the first proposals")
+    return [space.decode(arch) for arch in attrs[WARMUP_ATTR]]
+
+
 def zero_cost_warmup(params: Params, data: PreparedData, report: Callable[[str], None]) -> list[Hashable]:
     """``search.zero_cost_warmup``: the ``top_k`` of ``pool`` random architectures by a zero-cost proxy, each scored
     at initialisation (at the search's network size, the trials' seed) on one batch of the training split drawn from
@@ -310,7 +324,9 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
     objectives = s.directions
     measure = cost_measure(params, data, device)
     options = {**s.search_defaults(), **s.strategy_options}
-    warm = zero_cost_warmup(params, data, report) if s.zero_cost_warmup else ()
+    warm: list[Hashable] = []
+    if s.zero_cost_warmup:  # scored once: a resumed search reads what its study recorded
+        warm = recorded_warmup(s.storage, study_name, identity, space, report) or zero_cost_warmup(params, data, report)
     try:
         sampler = make_sampler(s.strategy, space, s.seed, options, s.lag, directions=tuple(objectives.values()),
                                cheap=measure.cheap(objectives) if measure else None, constrained=bool(s.constraints),
@@ -324,6 +340,8 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
     try:
         with executor(s.executor, s.workers, s.dask_address, warm_up=__name__) as pool:
             study = open_study(s.storage, study_name, sampler, identity, objectives)
+            if warm and WARMUP_ATTR not in study.user_attrs:  # a resumed search reads it (recorded_warmup)
+                study.set_user_attr(WARMUP_ATTR, [space.encode(arch) for arch in warm])
             uri = tracking_uri(params.tracking.uri)
             open_tracking(uri, params.tracking.experiment)  # an unusable MLflow store, before the study is touched
             claim(study, report)

@@ -35,6 +35,22 @@ def test_a_zero_cost_warm_up_starts_the_search_from_the_best_of_the_pool(prepare
     # The fourth is regularized evolution's first child: one op changed in one of them.
     child = space.decode(trials[3].user_attrs["arch"]).ops
     assert any(sum(a != b for a, b in zip(child, warm.ops)) == 1 for warm in ranked[:3])
+    # The study records the warm list; the search extended reads it instead of scoring the pool again.
+    study = optuna.load_study(study_name=summary["study_name"], storage=storage)
+    assert study.user_attrs["zero_cost_warmup"] == [space.encode(a) for a in ranked[:3]]
+    lines.clear()
+    search(Params.model_validate({**raw, "search": {**raw["search"], "n_trials": 5}}), lines.append)
+    report = "\n".join(lines)
+    assert f"the 3 architectures study '{summary['study_name']}' recorded when it started" in report
+    assert "random architectures by synflow" not in report
+    extended = optuna.load_study(study_name=summary["study_name"], storage=storage).get_trials()
+    assert [t.user_attrs["arch"] for t in extended[:4]] == [t.user_attrs["arch"] for t in trials]
+    # ... and proposes as a search of 5 trials from the start.
+    storage5 = f"sqlite:///{tmp_path / 'optuna5.db'}"
+    whole = search(Params.model_validate({**raw, "search": {**raw["search"], "n_trials": 5, "storage": storage5}}),
+                   lambda _: None)
+    uninterrupted = optuna.load_study(study_name=whole["study_name"], storage=storage5).get_trials()
+    assert [t.user_attrs["arch"] for t in extended] == [t.user_attrs["arch"] for t in uninterrupted]
 
 
 def test_a_warm_up_pool_larger_than_the_space_is_one_error_and_restores_the_threads(prepared_digits, mlflow_uri,
