@@ -340,11 +340,11 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
     try:
         with executor(s.executor, s.workers, s.dask_address, warm_up=__name__) as pool:
             study = open_study(s.storage, study_name, sampler, identity, objectives)
-            if warm and WARMUP_ATTR not in study.user_attrs:  # a resumed search reads it (recorded_warmup)
-                study.set_user_attr(WARMUP_ATTR, [space.encode(arch) for arch in warm])
             uri = tracking_uri(params.tracking.uri)
             open_tracking(uri, params.tracking.experiment)  # an unusable MLflow store, before the study is touched
             claim(study, report)
+            if warm and WARMUP_ATTR not in study.user_attrs:  # a resumed search reads it (recorded_warmup)
+                study.set_user_attr(WARMUP_ATTR, [space.encode(arch) for arch in warm])
             tracker = SearchTracker.start(
                 uri, params.tracking.experiment, study_name,
                 params={"space": s.space, "strategy": s.strategy, "budget": s.n_trials,
