@@ -11,7 +11,7 @@ import asyncio
 import math
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.schedules import (
@@ -70,28 +70,47 @@ class _Runner(Runner):
     Prefect's own SIGTERM handler calls the sync ``stop()`` from inside the running event loop, where Prefect's async
     dispatch only creates the ``astop`` coroutine ("coroutine 'Runner.astop' was never awaited"), then leaves the event
     loop with ``sys.exit``, which waits for the run in flight to finish instead of cancelling it.
+
+    The signals are watched from before the deployment is registered: a signal while the runner is still starting
+    (the deployment, with its schedule on, may already exist) stops it as soon as it has started, which pauses the
+    schedule too. A second signal gives up at once.
     """
 
-    async def serve(self) -> None:
+    def watch_signals(self) -> None:
+        """Route SIGINT and SIGTERM to a stop; call from the coroutine that will ``serve``."""
         self._serve_loop = asyncio.get_running_loop()
         self._serving = asyncio.current_task()
+        self._stop_requested = False
         self._stopping: asyncio.Task | None = None
         # Python leaves SIGINT ignored when it started so (a background job of a script); so do we.
         if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self._serve_loop.add_signal_handler(signal.SIGINT, self._request_stop)
+        # What ``start`` installs, from now on. Not the loop's handler as well: with both, one SIGTERM would reach
+        # ``_request_stop`` twice and count as a second signal.
+        signal.signal(signal.SIGTERM, self.handle_sigterm)
+
+    async def serve(self) -> None:
         await self.start()  # installs handle_sigterm
         if self._stopping is not None:
             await self._stopping
+
+    async def __aenter__(self) -> Self:
+        entered = await super().__aenter__()
+        if self._stop_requested:  # signalled while starting: stop now that there is something to stop
+            self._stopping = asyncio.ensure_future(self.astop())
+        return entered
 
     def handle_sigterm(self, *args: Any) -> None:
         # A Python signal handler runs between any two bytecodes; the loop runs the stop at a safe point instead.
         self._serve_loop.call_soon_threadsafe(self._request_stop)
 
     def _request_stop(self) -> None:
-        if self.started and self._stopping is None:
-            self._stopping = asyncio.ensure_future(self.astop())
-        else:  # still connecting, or a second signal while stopping: give up at once
+        if self._stop_requested:  # a second signal: give up at once
             self._serving.cancel()
+            return
+        self._stop_requested = True
+        if self.started:
+            self._stopping = asyncio.ensure_future(self.astop())
 
 
 async def _serve(name: str, schedule: SCHEDULE_TYPES, params_path: str) -> None:
@@ -100,6 +119,7 @@ async def _serve(name: str, schedule: SCHEDULE_TYPES, params_path: str) -> None:
 
     # One run at a time: runs of one project share its study, checkpoints and outputs.
     runner = _Runner(name=name, limit=1)
+    runner.watch_signals()
     deployment_id = await runner.aadd_flow(pipeline, name=name, schedule=schedule,
                                            parameters={"params_path": params_path},
                                            entrypoint_type=EntrypointType.MODULE_PATH)
@@ -122,5 +142,5 @@ def serve(cron: str | None, interval: float | None, params_path: str = "params.y
     try:
         # Runs start in this process's working directory; an absolute path names the same file wherever they start.
         asyncio.run(_serve(name, schedule, str(Path(params_path).absolute())))
-    except asyncio.CancelledError:  # a signal before the runner had started, or a second one
+    except asyncio.CancelledError:  # a second signal
         raise KeyboardInterrupt from None

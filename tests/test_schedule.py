@@ -163,6 +163,44 @@ def test_the_schedule_runs_the_pipeline_and_a_signal_stops_serving(stop_signal, 
     assert "paused until the next `nas schedule`" in log.read_text()
 
 
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_while_the_runner_starts_stops_it_once_started_and_pauses_the_schedule(stop_signal, prefect_api_url):
+    """The window the test above can only hit by chance: the deployment is registered, with its schedule on, and the
+    runner has not started yet. The signal is not lost and does not abort; the runner stops once started, which pauses
+    the schedule."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.types.entrypoint import EntrypointType
+
+    from flows.pipeline import pipeline
+    from flows.schedule import _Runner, make_schedule
+
+    async def paused_before_and_after() -> tuple[bool, bool]:
+        runner = _Runner(name=f"starting-{stop_signal.name}", limit=1)
+        runner.watch_signals()
+        deployment_id = await runner.aadd_flow(pipeline, name=f"starting-{stop_signal.name}",
+                                               schedule=make_schedule(None, 3600),
+                                               parameters={"params_path": "params.yaml"},
+                                               entrypoint_type=EntrypointType.MODULE_PATH)
+        async with get_client() as client:
+            before = (await client.read_deployment(deployment_id)).paused
+            os.kill(os.getpid(), stop_signal)
+            await asyncio.sleep(0.5)  # the loop takes the signal before the runner starts
+            await asyncio.wait_for(runner.serve(), 120)
+            return before, (await client.read_deployment(deployment_id)).paused
+
+    # Ctrl-C is watched only where it is not ignored (these tests may run as a background job).
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert asyncio.run(paused_before_and_after()) == (False, True)
+    finally:
+        for watched, handler in previous.items():
+            signal.signal(watched, handler)
+
+
 def _snapshot(folder: Path) -> dict[Path, tuple[int, int]]:
     return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
 
