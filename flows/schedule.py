@@ -90,7 +90,7 @@ class _Runner(Runner):
         signal.signal(signal.SIGTERM, self.handle_sigterm)
 
     async def serve(self) -> None:
-        await self.start()  # installs handle_sigterm
+        await self.start()  # installs handle_sigterm again
         if self._stopping is not None:
             await self._stopping
 
