@@ -28,7 +28,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from nas.errors import UserError
-from nas.estimation.objectives import OBJECTIVES
+from nas.estimation.objectives import CHEAP_OBJECTIVES, OBJECTIVES
 from nas.strategy_registry import (
     NATIVE,
     ONESHOT,
@@ -328,7 +328,20 @@ class SearchParams(TrainParams):
             allowed = ", ".join(n for n in STRATEGY_NAMES if is_multi_objective(n))
             raise _option_error("strategy", f"{self.strategy} optimises one objective; with several objectives "
                                             f"({', '.join(names)}) use one of {allowed}")
+        if self.strategy == "ehvi":
+            self._ehvi_objectives(names)
         return self
+
+    @staticmethod
+    def _ehvi_objectives(names: list[str]) -> None:
+        """EHVI models val_accuracy and takes every other objective as known before training (nas.strategies.ehvi);
+        latency is timed per trial, not screened (``CostMeasure.cheap``)."""
+        if len(names) > 1 and "latency_ms" in names:
+            screened = [n for n in CHEAP_OBJECTIVES if n != "latency_ms"]
+            raise _option_error("objectives", f"ehvi takes every objective but val_accuracy as known before "
+                                              f"training ({', '.join(screened)}); latency_ms is timed per trial "
+                                              f"(got {', '.join(names)}); for latency_ms use lemonade, "
+                                              f"mo_regularized_evolution, nsga2 or motpe")
 
     @field_validator("strategy")
     @classmethod

@@ -83,6 +83,9 @@ NATIVE: dict[str, Native] = {
         "nas.strategies.lemonade:LEMONADE",
         {"initial": (_COUNT, 15), "n_pc": (_COUNT, 100), "n_ac": (_COUNT, 10), "log_cheap": (bool, True)},
         (_at_most("n_ac", "n_pc"),), multi_objective=True),
+    "ehvi": Native("nas.strategies.ehvi:EHVI",
+                   {"initial": (_COUNT, 10), "batch": (_COUNT, 5), "candidates": (_COUNT, 2000)},
+                   multi_objective=True),
 }
 # Optuna's samplers under short names; any other sampler class of ``optuna.samplers`` is reached as
 # ``optuna.<ClassName>`` (e.g. ``optuna.BruteForceSampler``), its keyword arguments from ``strategy_options``.

@@ -161,7 +161,11 @@ SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing,
          "objectives: none, successive_halving"),
         ("search:\n  objectives: [val_accuracy, params]\n", "search.strategy: regularized_evolution optimises one "
          "objective; with several objectives (val_accuracy, params) use one of mo_regularized_evolution, lemonade, "
-         "tpe, gp, qmc, optuna_random, nsga2, motpe"),
+         "ehvi, tpe, gp, qmc, optuna_random, nsga2, motpe"),
+        ("search:\n  objectives: [val_accuracy, params, latency_ms]\n  strategy: ehvi\n",
+         "search.objectives: ehvi takes every objective but val_accuracy as known before training (params, params_m, "
+         "flops, mflops); latency_ms is timed per trial (got val_accuracy, params, latency_ms); for latency_ms use "
+         "lemonade, mo_regularized_evolution, nsga2 or motpe"),
         ("retrain:\n  select: fastest\n", "retrain.select: must be best, knee or under:<objective>=<bound> such as "
          "under:latency_ms=5.0 (got 'fastest')"),
         ("retrain:\n  select: under:latency_ms=5\n",
@@ -231,7 +235,7 @@ def test_bad_params_give_one_line_naming_the_key_and_what_is_allowed(tmp_path, t
         ("data:\n  dataset: imagenet\n", "data.dataset: Input should be 'digits', 'mnist5k', .* or 'svhn'"),
         ("search:\n  strategy: evolution\n", "search.strategy: unknown strategy 'evolution'; allowed: random, "
          "local_search, regularized_evolution, mcts, neat, reinforce, bananas, gp_thompson, bohb, mo_regularized_evolution, "
-         r"lemonade, tpe, gp, qmc, optuna_random, nsga2, motpe, re \(= regularized_evolution\), "
+         r"lemonade, ehvi, tpe, gp, qmc, optuna_random, nsga2, motpe, re \(= regularized_evolution\), "
          r"local \(= local_search\), mo_re \(= mo_regularized_evolution\), optuna.<any sampler class>"),
         ("search:\n  strategy: optuna.NoSuchSampler\n", "unknown strategy 'optuna.NoSuchSampler'"),
         ("search:\n  strategy: tpe\n  strategy_options: {n_startup: 3}\n", "search.strategy_options.n_startup: "

@@ -14,8 +14,9 @@ from typing import Any
 import optuna
 
 from nas.strategies.bananas import BANANAS
-from nas.strategies.bohb import BOHB
 from nas.strategies.base import MultiObjectiveStrategy, Strategy
+from nas.strategies.bohb import BOHB
+from nas.strategies.ehvi import EHVI
 from nas.strategies.gp_thompson import GPThompson
 from nas.strategies.lemonade import LEMONADE
 from nas.strategies.local_search import LocalSearch
@@ -47,6 +48,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "bohb": BOHB,
     "mo_regularized_evolution": MORegularizedEvolution,
     "lemonade": LEMONADE,
+    "ehvi": EHVI,
 }
 # Optuna's samplers under short names; any other sampler class of ``optuna.samplers`` is reached as
 # ``optuna.<ClassName>`` (e.g. ``optuna.BruteForceSampler``), its keyword arguments from ``strategy_options``.

@@ -16,7 +16,7 @@ from nas.errors import UserError
 from nas.estimation.cost import count_params
 from nas.reports import write_search_reports
 from nas.search import pareto, records
-from nas.search.stage import SEARCH_JSON, search
+from nas.search.stage import SEARCH_JSON, CostMeasure, search
 from nas.spaces import SPACES, NetworkConfig
 from nas.training.retrain import select
 
@@ -62,6 +62,35 @@ def test_a_constrained_two_objective_search_with_pruning(prepared_digits, mlflow
     files = write_search_reports(study, trials, "mo", tmp_path / "reports", selected=chosen["number"],
                                  reference=summary["reference_point"])
     assert {f.name for f in files} >= {"pareto_front.png", "hypervolume.png"}
+
+
+def test_ehvi_screens_candidates_by_the_parameters_the_retrained_network_will_have(prepared_digits, mlflow_uri,
+                                                                                    tmp_path, monkeypatch):
+    """EHVI's GP models accuracy alone; the search hands it the parameters of each candidate before training."""
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    params = Params.model_validate({
+        "data": {"out": str(prepared_digits)},
+        "search": {"strategy": "ehvi", "strategy_options": {"initial": 3, "batch": 2, "candidates": 50},
+                   "objectives": ["val_accuracy", "params"], "epochs": 1, "n_trials": 7, "lag": 1,
+                   "channels": 4, "batch_size": 256, "storage": storage},
+        "retrain": {"channels": 8, "cells_per_stage": 1},
+    })
+    seen: list = []
+    real_cheap = CostMeasure.cheap
+
+    def spying_cheap(self, directions):
+        screen = real_cheap(self, directions)
+        return lambda arch: seen.append(arch) or screen(arch)
+
+    monkeypatch.setattr(CostMeasure, "cheap", spying_cheap)
+    summary = search(params, lambda line: None)
+    study = optuna.load_study(study_name=summary["study_name"], storage=storage)
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 7 and summary["front"]
+    # Every proposal after the random ones was screened among more candidates than were trained.
+    space = SPACES["nb201"]
+    proposed = {space.decode(t.user_attrs["arch"]) for t in trials[3:]}
+    assert proposed <= set(seen) and len(seen) > len(proposed)
 
 
 def _found(front, objectives=None):

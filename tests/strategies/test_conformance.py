@@ -18,7 +18,7 @@ from tests.spaces import corrupted
 
 OPTIONS = {"regularized_evolution": {"population_size": 5, "sample_size": 2}, "tpe": {"n_startup_trials": 5},
            "neat": {"population_size": 8}, "bananas": {"initial": 5, "batch": 5},
-           "gp_thompson": {"candidates": 200}, "gp": {"n_startup_trials": 10}}
+           "gp_thompson": {"candidates": 200}, "ehvi": {"candidates": 200}, "gp": {"n_startup_trials": 10}}
 SLOW = {"gp"}  # Gaussian-process fits take seconds per trial: one space is enough for them
 # Where 60 trials cannot show a strategy using the scores, and why (the other tests still run there).
 TOO_FEW_TRIALS = {("bohb", "darts"): "BOHB's model waits for 25 observations at one budget (22 decisions + 3) and "

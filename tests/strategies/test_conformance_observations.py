@@ -22,6 +22,9 @@ space = SPACES["nb201"]
 score = nb201_score
 
 TWO = ("maximize", "minimize")
+# Strategies that model accuracy alone and need the other objectives known before training (the search passes
+# them as ``cheap``); the others run here without, as they do on objectives that must be measured (latency).
+NEEDS_CHEAP = {"ehvi"}
 
 
 def size(space, arch) -> float:
@@ -30,7 +33,8 @@ def size(space, arch) -> float:
 
 
 def _study(name: str, space, seed: int, directions=("maximize",), storage=None, study_name=None) -> optuna.Study:
-    sampler = make_sampler(name, space, seed, OPTIONS.get(name), directions=directions)
+    cheap = (lambda arch: (None, size(space, arch))) if name in NEEDS_CHEAP and len(directions) > 1 else None
+    sampler = make_sampler(name, space, seed, OPTIONS.get(name), directions=directions, cheap=cheap)
     return optuna.create_study(directions=list(directions), sampler=sampler, storage=storage, study_name=study_name,
                                load_if_exists=True)
 

@@ -1,13 +1,17 @@
-"""Multi-objective regularized evolution and LEMONADE: who becomes a parent, what is kept, and replay."""
+"""Multi-objective regularized evolution, LEMONADE and EHVI: who becomes a parent, what is kept, what a candidate
+would add to the front, and replay."""
 
 import numpy as np
 import optuna
 import pytest
+from scipy.stats import norm, yeojohnson
 
+from nas.search.pareto import front_mask, hypervolume
 from nas.spaces import SPACES
 from nas.spaces.nb201 import NB201Arch
 from nas.strategies import make_sampler, make_strategy
 from nas.strategies.base import Observation
+from nas.strategies.ehvi import _NODES, _WEIGHTS, EHVI, improvement, yeojohnson_inverse
 from nas.strategies.lemonade import LEMONADE, inverse_density
 from nas.strategies.mo_regularized_evolution import MORegularizedEvolution, crowded_order
 from nas.strategies.optuna_sampler import violation
@@ -162,10 +166,10 @@ def test_lemonade_keeps_only_the_feasible_front():
     assert [m[0] for m in lemonade.population] == [UNIFORM[2]]  # 1 is dominated, 0 infeasible, 3 failed
 
 
-@pytest.mark.parametrize("cls", [MORegularizedEvolution, LEMONADE])
-def test_same_seed_same_proposals_and_replay_rebuilds_the_state(cls):
+@pytest.mark.parametrize("cls,options", [(MORegularizedEvolution, {}), (LEMONADE, {}), (EHVI, {"candidates": 200})])
+def test_same_seed_same_proposals_and_replay_rebuilds_the_state(cls, options):
     def make(seed):
-        return cls(space, seed=seed, directions=TWO, cheap=lambda arch: (None, objectives(arch)[1]))
+        return cls(space, seed=seed, directions=TWO, cheap=lambda arch: (None, objectives(arch)[1]), **options)
 
     a, b, c = make(3), make(3), make(4)
     log: list = []
@@ -192,3 +196,65 @@ def test_registry_and_factories_pass_the_objectives():
     assert make_strategy("nsga2", space, 0, directions=TWO).study.sampler._constraints_func is None
     assert make_sampler("motpe", space, 0, directions=TWO, constrained=True)._options["constraints_func"] is violation
     assert "constraints_func" not in make_sampler("motpe", space, 0, directions=TWO)._options
+
+
+def _volume(points: np.ndarray, reference: np.ndarray) -> float:
+    """Hypervolume; with one objective, the length from the best point to the reference."""
+    return hypervolume(points, reference) if points.shape[1] > 1 else max(0.0, reference[0] - points.min())
+
+
+@pytest.mark.parametrize("cheap_objectives", [0, 1, 2])
+def test_ehvi_improvement_is_the_hypervolume_a_candidate_adds(cheap_objectives):
+    rng = np.random.default_rng(cheap_objectives)
+    for _ in range(20):
+        cost = rng.random((8, 1 + cheap_objectives))
+        front = cost[front_mask(cost)]
+        reference = np.full(1 + cheap_objectives, 1.1)
+        candidate_cheap = rng.random(cheap_objectives) * 1.2
+        u = rng.random(6) * 1.4 - 0.2  # some beyond the reference, some beyond every front member
+        gain = improvement(u[None, :], candidate_cheap[None, :], front[:, 0], front[:, 1:], reference)[0]
+        for value, got in zip(u, gain):
+            added = _volume(np.vstack([front, [value, *candidate_cheap]]), reference) - _volume(front, reference)
+            assert got == pytest.approx(added, abs=1e-12)
+
+
+def test_ehvi_with_one_objective_is_expected_improvement():
+    """Quadrature of the improvement over the best (one objective) against Jones et al.'s closed form."""
+    best, mean, std = 0.3, np.array([0.1, 0.3, 0.5, 0.9]), np.array([0.05, 0.2, 0.1, 0.3])
+    nodes = mean[:, None] + std[:, None] * _NODES[None, :]
+    got = improvement(nodes, np.zeros((4, 0)), np.array([best]), np.zeros((1, 0)), np.array([2.0])) @ _WEIGHTS
+    z = (best - mean) / std  # costs: lower is better
+    assert got == pytest.approx((best - mean) * norm.cdf(z) + std * norm.pdf(z), rel=0.03, abs=1e-4)
+
+
+@pytest.mark.parametrize("lmbda", [-1.5, 0.0, 0.7, 2.0, 3.2])
+def test_yeojohnson_inverse_undoes_scipys_transform(lmbda):
+    x = np.array([-90.0, -12.5, -1.0, -0.01, 0.0, 0.3, 4.0, 20.0])
+    assert yeojohnson_inverse(yeojohnson(x, lmbda), lmbda) == pytest.approx(x, rel=1e-9, abs=1e-9)
+
+
+def test_ehvi_needs_the_objectives_it_does_not_model_known_before_training():
+    with pytest.raises(ValueError, match="every objective but one known before training"):
+        EHVI(space, directions=TWO)
+    strategy = EHVI(space, directions=("maximize", "minimize", "minimize"), cheap=lambda arch: (None, 1.0, None),
+                    initial=2, candidates=10)
+    for value in (60.0, 70.0):
+        strategy.observe(Observation(strategy.ask(), (value, 1.0, 2.0)))
+    with pytest.raises(ValueError, match="exactly one objective not known before training"):
+        strategy.ask()
+
+
+def test_ehvi_finds_more_of_the_nb201_front_than_random_search():
+    """On the shipped NB201 table (accuracy against parameters): benchmarks/multi_objective.py's problem, with a
+    smaller pool of candidates."""
+    from nas.tabular.benchmark import TabularBenchmark
+    from nas.tabular.multi_objective import DIRECTIONS, run_multi_objective
+
+    bench = TabularBenchmark.from_csv()
+
+    def fraction(name, seed):
+        strategy = make_strategy(name, space, seed, {"candidates": 500} if name == "ehvi" else {}, DIRECTIONS,
+                                 cheap=lambda arch: (None, bench[arch].params_m))
+        return run_multi_objective(strategy, bench, 12_000.0).hv_fraction
+
+    assert np.mean([fraction("ehvi", s) for s in range(4)]) > np.mean([fraction("optuna_random", s) for s in range(4)])

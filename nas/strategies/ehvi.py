@@ -1,0 +1,235 @@
+"""Multi-objective Bayesian optimisation by expected hypervolume improvement (EHVI: Emmerich, Giannakoglou &
+Naujoks, "Single- and Multiobjective Evolutionary Optimization Assisted by Gaussian Random Field Metamodels", IEEE
+TEVC 2006), with the objectives known before training taken exactly (the cheap objectives of LEMONADE, Elsken et
+al. 2019).
+
+The one idea: only one objective, the accuracy, is uncertain before a candidate is trained; its parameters, FLOPs or
+latency are known. So a Gaussian process over the architecture's encoding models the accuracy alone, and the
+hypervolume a candidate would add to the front is a function of one unknown: with the cheap objectives fixed at the
+candidate's, the slice of the objective space it would newly dominate at accuracy level ``t`` has a volume ``A(t)``
+that is a step function of ``t`` (it shrinks at each front member's accuracy), and the improvement is its integral
+from the candidate's accuracy to the reference point. The expectation of that improvement under the GP's predictive
+distribution is taken by Gauss-Hermite quadrature (128 nodes). Each refit scores a pool of random architectures and of every
+one-edit neighbour of the front, and proposes the pool's best; with one objective the improvement is the
+accuracy gained over the best and EHVI is expected improvement (Jones, Schonlau & Welch 1998).
+
+Choices the papers leave open:
+- The GP: an RBF kernel plus noise, hyperparameters by marginal likelihood (as ``gp_thompson``), on the space's
+  one-hot encoding beside its path encoding (BANANAS's, White et al. 2021). It models the expensive objective after a Yeo-Johnson power transform fitted to the
+  observations (HEBO's output warping, Cowen-Rivers et al. 2022): a few broken architectures (10 % accuracy) would
+  otherwise set the scale. The quadrature nodes are mapped back through the inverse transform, so the improvement is
+  measured in the objective's own units.
+- The reference point: the current front's nadir plus 10 % of its range in the expensive objective (Ishibuchi et
+  al. 2018), and in each cheap objective the worst value among the front and the pool plus 10 %, so that a candidate
+  larger than every front member can still improve the front (by being more accurate).
+- A batch of ``batch`` proposals per refit is chosen greedily, each one added to the front at its predicted mean
+  before the next is scored (the "Kriging believer" of Ginsbourger, Le Riche & Carraro 2010, without refitting).
+
+Measured on benchmarks/multi_objective.py's problem (NB201, accuracy against parameters, 12,000 s, ~108
+evaluations; 100 runs on seeds the benchmark does not use, mean hypervolume fraction ± standard error; LEMONADE
+scores 0.94 there): 0.961 ± 0.004. The settings were compared with 16 quadrature nodes (0.967 ± 0.002), which
+misjudge a far tail's expectation by up to 25 %; the 128 used here are within 2 % of the closed form at two standard
+deviations and score the same within the noise. With 16 nodes: the one-hot encoding alone 0.962 ± 0.004, the path
+encoding alone 0.80 (it cannot tell apart cells whose extra convolutions lie off every path, so it cannot see what
+their parameters buy); one proposal per refit instead of five 0.962 ± 0.004; initial 5 or 20 instead of 10 0.957 /
+0.968; a pool of 6,000 random architectures 0.959; every architecture within two edits of the front in the pool
+0.960. Dividing the improvement by the table's training time (EHVI per second, Snoek et al. 2012, with the cost
+known exactly) buys 15 % more evaluations and loses hypervolume (0.961 with both encodings at 16 nodes against 0.967).
+
+Observations: a failed trial is only remembered as evaluated; a pruned one is modelled with the accuracy it had when
+stopped; an infeasible one (``feasible=False``) informs the GP but never the front.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable
+from typing import Annotated
+
+import numpy as np
+from annotated_types import Ge
+from scipy.stats import yeojohnson
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+from nas.search.pareto import front_mask, hypervolume
+from nas.strategies.base import MultiObjectiveStrategy, Observation
+
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(128)
+_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()  # probabilists' Hermite: E[f(Z)] for Z ~ N(0, 1)
+
+
+def yeojohnson_inverse(x: np.ndarray, lmbda: float) -> np.ndarray:
+    """The inverse of ``scipy.stats.yeojohnson`` at ``lmbda``, defined everywhere (a value beyond the transform's
+    range maps to the range's end, which may be infinite)."""
+    x = np.asarray(x, dtype=float)
+    out = np.empty_like(x)
+    with np.errstate(over="ignore"):
+        _yeojohnson_inverse(x, lmbda, out)
+    return out
+
+
+def _yeojohnson_inverse(x: np.ndarray, lmbda: float, out: np.ndarray) -> None:
+    pos = x >= 0
+    if abs(lmbda) < 1e-12:
+        out[pos] = np.expm1(x[pos])
+    else:
+        out[pos] = np.power(np.maximum(x[pos] * lmbda + 1.0, 1e-300), 1.0 / lmbda) - 1.0
+    if abs(lmbda - 2.0) < 1e-12:
+        out[~pos] = -np.expm1(-x[~pos])
+    else:
+        out[~pos] = 1.0 - np.power(np.maximum(-(2.0 - lmbda) * x[~pos] + 1.0, 1e-300), 1.0 / (2.0 - lmbda))
+
+
+def improvement(u: np.ndarray, cheap: np.ndarray, front_u: np.ndarray, front_cheap: np.ndarray,
+                reference: np.ndarray) -> np.ndarray:
+    """Hypervolume improvement of candidates at expensive cost ``u`` (``(n, q)``: n candidates, q values each) with
+    cheap costs ``cheap`` (``(n, k)``), over the front ``(front_u, front_cheap)``; every objective minimised;
+    ``reference``: the expensive objective's bound first, then the cheap ones'."""
+    r_u, r_c = reference[0], reference[1:]
+    order = np.argsort(front_u, kind="stable")
+    front_u, front_cheap = front_u[order], front_cheap[order]
+    edges = np.concatenate([[-np.inf], np.minimum(front_u, r_u), [r_u]])  # slice j: edges[j] <= t < edges[j + 1]
+    out = np.zeros(u.shape)
+    for j in range(len(edges) - 1):
+        width = np.clip(edges[j + 1] - np.maximum(u, edges[j]), 0.0, None)  # (n, q)
+        if not width.any():
+            continue
+        out += width * _slice_volume(cheap, front_cheap[:j], r_c)[:, None]
+    return out
+
+
+def _slice_volume(cheap: np.ndarray, dominators: np.ndarray, r_c: np.ndarray) -> np.ndarray:
+    """Volume of the box from each row of ``cheap`` to ``r_c`` not dominated by a row of ``dominators``."""
+    box = np.prod(np.clip(r_c - cheap, 0.0, None), axis=1)
+    if len(dominators) == 0:
+        return box
+    if cheap.shape[1] == 0:  # one objective: any better point dominates the whole (point-sized) slice
+        return np.zeros(len(cheap))
+    if cheap.shape[1] == 1:
+        return np.clip(np.minimum(dominators[:, 0].min(), r_c[0]) - cheap[:, 0], 0.0, None)
+    return np.array([b - hypervolume(np.maximum(dominators, c), r_c) if b > 0 else 0.0 for b, c in zip(box, cheap)])
+
+
+class EHVI(MultiObjectiveStrategy):
+    """Args:
+        initial: random architectures before the first GP.
+        batch: proposals per refit.
+        candidates: random architectures in each refit's pool (beside every one-edit neighbour of the front).
+        directions, cheap: see ``MultiObjectiveStrategy``. With more than one objective, ``cheap`` must give every
+            objective but one (the one the GP models).
+    """
+
+    def __init__(self, space, seed=0, directions: tuple[str, ...] = ("maximize",), cheap=None,
+                 initial: Annotated[int, Ge(1)] = 10, batch: Annotated[int, Ge(1)] = 5,
+                 candidates: Annotated[int, Ge(1)] = 2000) -> None:
+        super().__init__(space, seed, directions, cheap)
+        for name, value in (("initial", initial), ("batch", batch), ("candidates", candidates)):
+            if value < 1:
+                raise ValueError(f"{name} must be an integer >= 1")
+        if len(directions) > 1 and cheap is None:
+            raise ValueError("ehvi needs every objective but one known before training (parameters, FLOPs, "
+                             "latency); this search states none")
+        self.initial, self.batch, self.candidates = initial, batch, candidates
+        self.expensive: int | None = None if cheap is not None else 0
+        self.history: dict[Hashable, tuple[np.ndarray, bool]] = {}  # arch -> (costs, feasible)
+        self.evaluated: set[Hashable] = set()
+        self.queue: list[Hashable] = []
+        self.asked = 0
+
+    def ask(self) -> Hashable:
+        self.asked += 1
+        if self.asked <= self.initial or len(self.history) < 2:
+            return self.space.sample(self.rng)
+        while self.queue:
+            arch = self.queue.pop(0)
+            if arch not in self.evaluated:
+                return arch
+        self.queue = self._propose()
+        return self.queue.pop(0)
+
+    def observe(self, observation: Observation) -> None:
+        self.evaluated.add(observation.arch)
+        if observation.state == "failed" or not observation.values:
+            return
+        if len(observation.values) != len(self.directions):
+            raise ValueError(f"observation has {len(observation.values)} values for {len(self.directions)} "
+                             f"objectives {self.directions}")
+        self.history[observation.arch] = (self.costs(observation.values), observation.feasible)
+
+    def _cheap_costs(self, arch: Hashable) -> np.ndarray:
+        """The cheap objectives of ``arch`` as costs, in study order without the expensive one."""
+        if self.cheap is None:
+            return np.zeros(0)
+        values = self.cheap(arch)
+        if self.expensive is None:
+            unknown = [i for i, v in enumerate(values) if v is None]
+            if len(unknown) != 1:
+                raise ValueError(f"ehvi needs exactly one objective not known before training; cheap gives "
+                                 f"{len(unknown)} unknown of {self.directions}")
+            self.expensive = unknown[0]
+        keep = [i for i in range(len(self.directions)) if i != self.expensive]
+        return np.array([values[i] for i in keep], dtype=float) * self.signs[keep]
+
+    def _encode(self, archs: list[Hashable]) -> np.ndarray:
+        """The GP's inputs: each architecture's one-hot encoding beside its path encoding (module doc)."""
+        return np.stack([np.concatenate([self.space.features(a), self.space.path_features(a)]) for a in archs])
+
+    def _propose(self) -> list[Hashable]:
+        archs = list(self.history)
+        costs = np.array([self.history[a][0] for a in archs])
+        self._cheap_costs(archs[0])  # settles which objective is the expensive one
+        e = self.expensive
+        u = costs[:, e]
+        feasible = np.array([self.history[a][1] for a in archs])
+        if np.ptp(u) > 0:
+            warped, lmbda = yeojohnson(u)
+        else:
+            warped, lmbda = u - u.mean(), 1.0
+        kernel = ConstantKernel() * RBF(3.0, (0.1, 100.0)) + WhiteKernel(1e-2, (1e-6, 1.0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gp = GaussianProcessRegressor(kernel, normalize_y=True).fit(
+                self._encode(archs), warped)
+
+        front_archs = [a for a, on in zip(np.array(archs, dtype=object)[feasible], front_mask(costs[feasible]))
+                       if on] if feasible.any() else []
+        pool: dict[Hashable, None] = {}
+        for arch in front_archs:
+            pool.update((n, None) for n in self.space.neighbors(arch) if n not in self.evaluated)
+        for _ in range(self.candidates):
+            arch = self.space.sample(self.rng)
+            if arch not in self.evaluated:
+                pool[arch] = None
+        if not pool:
+            return [self.space.sample(self.rng)]
+        pool_archs = list(pool)
+        mean, std = gp.predict(self._encode(pool_archs), return_std=True)
+        # (n, q) costs at the quadrature nodes; a tail beyond ten ranges of what was seen is cut there
+        span = np.ptp(u) or 1.0
+        nodes = np.clip(yeojohnson_inverse(mean[:, None] + std[:, None] * _NODES[None, :], lmbda),
+                        u.min() - 10 * span, u.max() + 10 * span)
+        expected = yeojohnson_inverse(mean, lmbda)
+        pool_cheap = np.stack([self._cheap_costs(a) for a in pool_archs])
+
+        front = costs[feasible][front_mask(costs[feasible])] if feasible.any() else np.zeros((0, costs.shape[1]))
+        front_u, front_cheap = front[:, e], np.delete(front, e, axis=1)
+        base_u = front_u if len(front_u) else u
+        r_u = base_u.max() + 0.1 * (np.ptp(base_u) or abs(base_u.max()) or 1.0)
+        all_cheap = np.vstack([front_cheap, pool_cheap])
+        r_c = all_cheap.max(axis=0) + 0.1 * np.where(np.ptp(all_cheap, axis=0) > 0, np.ptp(all_cheap, axis=0), 1.0)
+        reference = np.concatenate([[r_u], r_c])
+
+        chosen: list[int] = []
+        for _ in range(min(self.batch, len(pool_archs))):
+            gain = improvement(nodes, pool_cheap, front_u, front_cheap, reference) @ _WEIGHTS
+            gain[chosen] = -np.inf
+            best = int(np.argmax(gain + 1e-12 * self.rng.random(len(gain))))  # ties (no gain anywhere): at random
+            chosen.append(best)
+            # Kriging believer: the chosen one joins the front at its predicted mean.
+            front_u = np.append(front_u, expected[best])
+            front_cheap = np.vstack([front_cheap, pool_cheap[best]])
+            keep = front_mask(np.column_stack([front_u, front_cheap]))
+            front_u, front_cheap = front_u[keep], front_cheap[keep]
+        return [pool_archs[i] for i in chosen]
