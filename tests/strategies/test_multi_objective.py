@@ -258,3 +258,14 @@ def test_ehvi_finds_more_of_the_nb201_front_than_random_search():
         return run_multi_objective(strategy, bench, 12_000.0).hv_fraction
 
     assert np.mean([fraction("ehvi", s) for s in range(4)]) > np.mean([fraction("optuna_random", s) for s in range(4)])
+
+
+def test_ehvi_never_proposes_an_architecture_a_worker_is_still_training():
+    # A pool of little more than the front's neighbours: each refit would pick the same best ones again.
+    strategy = EHVI(space, seed=1, directions=TWO, cheap=lambda arch: (None, objectives(arch)[1]), initial=4,
+                    candidates=1, batch=2)
+    for _ in range(4):
+        arch = strategy.ask()
+        strategy.observe(Observation(arch, objectives(arch)))
+    asked = [strategy.ask() for _ in range(12)]  # six refits, none of it observed yet
+    assert len(set(asked)) == 12 and not set(asked) & strategy.evaluated
