@@ -115,6 +115,16 @@ class MultiObjectiveStrategy(Strategy):
     def tell(self, arch: Hashable, score: float) -> None:
         self.observe(Observation(arch, (float(score),)))
 
+    def has_values(self, observation: Observation) -> bool:
+        """Whether ``observation`` has values to learn from (a failed trial has none); raises ValueError when it has
+        not one per objective."""
+        if observation.state == "failed" or not observation.values:
+            return False
+        if len(observation.values) != len(self.directions):
+            raise ValueError(f"observation has {len(observation.values)} values for {len(self.directions)} "
+                             f"objectives {self.directions}")
+        return True
+
     def costs(self, values: tuple[float, ...]) -> np.ndarray:
         """``values`` as costs: every objective to minimise."""
         return np.asarray(values, dtype=float) * self.signs

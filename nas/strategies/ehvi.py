@@ -162,11 +162,8 @@ class EHVI(MultiObjectiveStrategy):
         if self.pending:  # the log is the truth: an unknown architecture takes the oldest pending place
             self.pending.remove(arch if arch in self.pending else self.pending[0])
         self.evaluated.add(arch)
-        if observation.state == "failed" or not observation.values:
+        if not self.has_values(observation):
             return
-        if len(observation.values) != len(self.directions):
-            raise ValueError(f"observation has {len(observation.values)} values for {len(self.directions)} "
-                             f"objectives {self.directions}")
         self.history[arch] = (self.costs(observation.values), observation.feasible)
 
     def _cheap_costs(self, arch: Hashable) -> np.ndarray:

@@ -119,11 +119,8 @@ class LEMONADE(MultiObjectiveStrategy):
         elif self.pending:  # the log is the truth: an unknown architecture takes the oldest pending place
             self.pending.remove(arch if arch in self.pending else self.pending[0])
         self.evaluated.add(arch)
-        if observation.state == "failed" or not observation.values:
+        if not self.has_values(observation):
             return
-        if len(observation.values) != len(self.directions):
-            raise ValueError(f"observation has {len(observation.values)} values for {len(self.directions)} "
-                             f"objectives {self.directions}")
         member = (arch, self.costs(observation.values), observation.feasible, self._cheap(arch, observation.values))
         candidates = [m for m in self.population if m[0] != arch] + [member]
         feasible = [m for m in candidates if m[2]] or candidates

@@ -78,11 +78,8 @@ class MORegularizedEvolution(MultiObjectiveStrategy):
         return self.space.mutate(self.population[winner][0], self.rng)
 
     def observe(self, observation: Observation) -> None:
-        if observation.state == "failed" or not observation.values:
+        if not self.has_values(observation):
             return
-        if len(observation.values) != len(self.directions):
-            raise ValueError(f"observation has {len(observation.values)} values for {len(self.directions)} "
-                             f"objectives {self.directions}")
         self.population.append((observation.arch, self.costs(observation.values), observation.feasible))
         if len(self.population) > self.population_size:
             self.population.popleft()
