@@ -70,21 +70,17 @@ def yeojohnson_inverse(x: np.ndarray, lmbda: float) -> np.ndarray:
     range maps to the range's end, or to a huge finite value where that end is infinite)."""
     x = np.asarray(x, dtype=float)
     out = np.empty_like(x)
-    with np.errstate(over="ignore"):
-        _yeojohnson_inverse(x, lmbda, out)
-    return out
-
-
-def _yeojohnson_inverse(x: np.ndarray, lmbda: float, out: np.ndarray) -> None:
     pos = x >= 0
-    if abs(lmbda) < 1e-12:
-        out[pos] = np.expm1(x[pos])
-    else:
-        out[pos] = np.power(np.maximum(x[pos] * lmbda + 1.0, 1e-300), 1.0 / lmbda) - 1.0
-    if abs(lmbda - 2.0) < 1e-12:
-        out[~pos] = -np.expm1(-x[~pos])
-    else:
-        out[~pos] = 1.0 - np.power(np.maximum(-(2.0 - lmbda) * x[~pos] + 1.0, 1e-300), 1.0 / (2.0 - lmbda))
+    with np.errstate(over="ignore"):
+        if abs(lmbda) < 1e-12:
+            out[pos] = np.expm1(x[pos])
+        else:
+            out[pos] = np.power(np.maximum(x[pos] * lmbda + 1.0, 1e-300), 1.0 / lmbda) - 1.0
+        if abs(lmbda - 2.0) < 1e-12:
+            out[~pos] = -np.expm1(-x[~pos])
+        else:
+            out[~pos] = 1.0 - np.power(np.maximum(-(2.0 - lmbda) * x[~pos] + 1.0, 1e-300), 1.0 / (2.0 - lmbda))
+    return out
 
 
 def improvement(u: np.ndarray, cheap: np.ndarray, front_u: np.ndarray, front_cheap: np.ndarray,
@@ -96,12 +92,14 @@ def improvement(u: np.ndarray, cheap: np.ndarray, front_u: np.ndarray, front_che
     order = np.argsort(front_u, kind="stable")
     front_u, front_cheap = front_u[order], front_cheap[order]
     edges = np.concatenate([[-np.inf], np.minimum(front_u, r_u), [r_u]])  # slice j: edges[j] <= t < edges[j + 1]
+    # Candidates share cheap values (one parameter count per op mix): each slice's volume once per distinct row.
+    distinct, row = np.unique(cheap, axis=0, return_inverse=True)
     out = np.zeros(u.shape)
     for j in range(len(edges) - 1):
         width = np.clip(edges[j + 1] - np.maximum(u, edges[j]), 0.0, None)  # (n, q)
         if not width.any():
             continue
-        out += width * _slice_volume(cheap, front_cheap[:j], r_c)[:, None]
+        out += width * _slice_volume(distinct, front_cheap[:j], r_c)[row.reshape(-1)][:, None]
     return out
 
 
