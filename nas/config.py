@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
-from nas.errors import UserError
+from nas.errors import UserError, first_line
 from nas.estimation.objectives import CHEAP_OBJECTIVES, OBJECTIVES
 from nas.strategy_registry import (
     NATIVE,
@@ -553,7 +553,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except yaml.YAMLError as exc:
         mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}: not valid YAML{where}: {problem or str(exc).splitlines()[0]}") from None
+        raise UserError(f"{path}: not valid YAML{where}: {problem or first_line(exc)}") from None
     # An empty file would otherwise run every stage on the defaults without a word.
     if raw is None or raw == {}:
         raise UserError(f"{path}: is empty; it must set at least one of the sections {sections}")

@@ -31,7 +31,7 @@ from sklearn.model_selection import train_test_split
 
 from nas.config import DataParams
 from nas.data.datasets import load_raw
-from nas.errors import UserError
+from nas.errors import UserError, first_line
 
 SPLITS = ("train", "val", "test")
 # The data settings that decide what the prepared files hold; recorded in the manifest and checked by every reader.
@@ -186,7 +186,7 @@ def _load_split(path: Path, entry: dict[str, Any], num_classes: int) -> Split:
         blob = torch.load(path, weights_only=True)
         x, y = blob["x"], blob["y"]
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, KeyError, TypeError) as exc:
-        raise UserError(f"{path}: not a prepared split ({str(exc).splitlines()[0].split('. ')[0]}); {FIX}") from None
+        raise UserError(f"{path}: not a prepared split ({first_line(exc).split('. ')[0]}); {FIX}") from None
     if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.dtype == torch.uint8
             and y.dtype == torch.int64 and list(x.shape) == entry["shape"] and y.shape == (len(x),)
             and (len(y) == 0 or 0 <= int(y.min()) <= int(y.max()) < num_classes)):

@@ -60,7 +60,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from nas.config import ZERO_COST_PROXIES
-from nas.errors import UserError
+from nas.errors import UserError, first_line
 from nas.estimation import cost
 from nas.spaces import NetworkConfig
 from nas.training import init_model
@@ -317,7 +317,7 @@ def read_arch_table(path: str | Path, space: Any) -> list[tuple[str, str, Hashab
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise UserError(f"{path}: not a CSV table ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"{path}: not a CSV table ({first_line(exc)})") from None
     missing = [c for c in ("index", "arch") if c not in table.columns]
     if missing:
         raise UserError(f"{path}: missing column(s) {', '.join(missing)}; a table needs index and arch")

@@ -17,6 +17,7 @@ import json
 import os
 import pickle
 import time
+import warnings
 import zlib
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
@@ -30,7 +31,7 @@ import yaml
 
 from nas.config import DataParams, Params
 from nas.data import PreparedData, load_prepared, normalize
-from nas.errors import UserError
+from nas.errors import UserError, first_line
 from nas.estimation import Result, estimate
 from nas.execution import executor
 from nas.execution.trial import Objective
@@ -132,15 +133,20 @@ class TrainingObjective:
         space = SPACES[self.space]
         tracker = SearchTracker.attach(*self.tracking) if self.tracking else None
         config = self.config if budget is None else replace(self.config, epochs=budget)
-        model, transfer = None, None
+        model, inherited = None, None
         if parent is not None and self.checkpoints is not None:
             model, transfer = self._inherit(space, arch, parent)
             if model is not None:
                 config = replace(config, epochs=self.child_epochs or config.epochs)
+                inherited = str(transfer)[:6000]
+            else:  # the child still trains, from scratch and for the full epochs; its run and a warning say so
+                inherited = (f"nothing: {Path(self.checkpoints) / f'trial-{parent}.pt'} is missing (deleted, or written "
+                             f"on another host), so this child trained from scratch for {config.epochs} epochs")
+                warnings.warn(f"trial #{number}: its parent trial #{parent}'s weights: {inherited}", stacklevel=1)
         params = {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "seed")}
         params |= {"channels": self.network.channels, "cells_per_stage": self.network.cells_per_stage}
-        if transfer is not None:
-            params |= {"parent_trial": parent, "inherited": str(transfer)[:6000]}
+        if inherited is not None:
+            params |= {"parent_trial": parent, "inherited": inherited}
         run = tracker.start_trial(number, space.encode(arch), params) if tracker else None
         # The run records each epoch before the pruner may stop the trial in on_epoch_end.
         callbacks = [*([run.on_epoch_end] if run else []), on_epoch_end]
@@ -173,7 +179,7 @@ class TrainingObjective:
 
     def _inherit(self, space: Any, arch: Hashable, parent: int) -> tuple[Any, Any]:
         """``arch``'s network with trial ``parent``'s trained weights (``nas.estimation.inheritance``), and what was
-        transferred; (None, None) when the parent left no weights (it failed): the child then trains from scratch."""
+        transferred; (None, None) when the parent's weights are not there: the child then trains from scratch."""
         from nas.estimation.inheritance import inherit
 
         path = Path(self.checkpoints) / f"trial-{parent}.pt"
@@ -189,7 +195,7 @@ class TrainingObjective:
         except (OSError, EOFError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as exc:  # truncated or
             # foreign: the user must see which file
             raise UserError(f"{path}: not a trial checkpoint of this search ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:200]}); delete it to retrain that trial's weights") from None
+                            f"{first_line(exc)[:200]}); delete it to retrain that trial's weights") from None
         model = init_model(lambda: space.build(arch, self.network), self.config.seed)
         # The morphism's random choices depend on the seed and the parent's and child's architectures only, not on
         # trial numbers: a resumed search (whose numbers have a gap where a trial was lost) inherits as before.
@@ -332,7 +338,7 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
                                cheap=measure.cheap(objectives) if measure else None, constrained=bool(s.constraints),
                                warm=warm)
     except (TypeError, ValueError) as exc:  # a check of the sampler's own that validation does not repeat
-        raise UserError(f"search.strategy_options: {s.strategy} refuses them: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"search.strategy_options: {s.strategy} refuses them: {first_line(exc)}") from None
     # An unreachable cluster fails before anything is written; another search running this study, before the
     # tracker or the study's trials are touched.
     tracker = None

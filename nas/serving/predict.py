@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from nas.data import normalize
-from nas.errors import UserError
+from nas.errors import UserError, first_line
 from nas.stores import sqlite_path
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def _read_npy(name: str, path: Path) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, EOFError, OSError) as exc:
-        raise UserError(f"--input {name}: not a readable .npy array ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"--input {name}: not a readable .npy array ({first_line(exc)})") from None
     if not isinstance(array, np.ndarray):
         raise UserError(f"--input {name}: an .npz archive, not a .npy array")
     if array.dtype.kind not in "iuf":

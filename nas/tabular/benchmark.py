@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nas.errors import UserError
+from nas.errors import UserError, first_line
 from nas.spaces.nb201 import NB201Arch, NB201Space, decode
 
 NB201_CIFAR10 = Path(__file__).parent / "data" / "nb201_cifar10.csv"
@@ -44,7 +44,7 @@ class TabularBenchmark:
         try:
             table = pd.read_csv(path)
         except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise UserError(f"{path}: not a CSV table ({str(exc).splitlines()[0]})") from None
+            raise UserError(f"{path}: not a CSV table ({first_line(exc)})") from None
         missing = [c for c in COLUMNS if c not in table.columns]
         if missing:
             raise UserError(f"{path}: missing column(s) {', '.join(missing)}; a table needs {', '.join(COLUMNS)}")

@@ -26,7 +26,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from nas.errors import UserError
+from nas.errors import UserError, first_line
 from nas.tracking.mlflow_tracking import (
     FAIL_REASON_TAG,
     ROLE_TAG,
@@ -146,5 +146,5 @@ def load_model(model_uri: str, tracking_uri: str | None = None, key: str = "--mo
         info = mlflow.models.get_model_info(model_uri)
         model = mlflow.pytorch.load_model(model_uri, map_location="cpu")
     except (MlflowException, OSError) as exc:
-        raise UserError(f"{key} {model_uri}: cannot load it ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"{key} {model_uri}: cannot load it ({first_line(exc)})") from None
     return model, info.metadata or {}

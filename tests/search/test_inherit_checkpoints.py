@@ -1,0 +1,75 @@
+"""search.inherit when a parent's weights file is not what the search wrote: corrupt is refused in one line naming it;
+missing (deleted, or written on another host) leaves the child training from scratch, and its MLflow run says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from nas.config import Params
+from nas.data import load_prepared
+from nas.errors import UserError
+from nas.search.stage import make_objective, save_trial_weights
+from nas.spaces import SPACES
+from nas.tracking import SearchTracker, flush_trackers
+
+PARENT, CHILD = "conv:k3:w1:s1 | conv:k3:w1:s1", "conv:k3:w2:s1 | conv:k3:w1:s1"
+
+
+@pytest.fixture
+def child_of_trial_0(prepared_digits, mlflow_uri, tmp_path):
+    """A macro search with inheritance (child_epochs 1 of 2), its trial objective and its checkpoint folder."""
+    params = Params.model_validate({
+        "data": {"out": str(prepared_digits)},
+        "search": {"space": "macro", "strategy": "regularized_evolution", "epochs": 2, "channels": 4,
+                   "batch_size": 256, "inherit": True, "child_epochs": 1},
+        "tracking": {"uri": mlflow_uri, "experiment": "inherit"}})
+    tracker = SearchTracker.start(mlflow_uri, "inherit", "study", {}, {})
+    objective = make_objective(params, load_prepared(prepared_digits), tracker, "cpu", "study")
+    return objective, Path(objective.checkpoints), tracker
+
+
+def _child_run(tracker: SearchTracker) -> mlflow.entities.Run:
+    flush_trackers()
+    (run,) = tracker.client.search_runs([tracker.experiment_id], "tags.optuna_trial_number = '1'")
+    return run
+
+
+def test_a_child_inherits_its_parents_saved_weights_and_trains_child_epochs(child_of_trial_0):
+    objective, folder, tracker = child_of_trial_0
+    space = SPACES["macro"]
+    parent = objective(0, space.decode(PARENT), lambda *_: None)
+    assert len(parent.learning_curve) == 2 and (folder / "trial-0.pt").is_file()
+
+    child = objective(1, space.decode(CHILD), lambda *_: None, parent=0)
+    assert len(child.learning_curve) == 1
+    params = _child_run(tracker).data.params
+    assert params["parent_trial"] == "0" and params["epochs"] == "1" and "copied" in params["inherited"]
+
+
+def test_a_missing_parent_checkpoint_trains_the_child_from_scratch_and_says_so(child_of_trial_0):
+    objective, folder, tracker = child_of_trial_0
+    with pytest.warns(UserWarning, match="trial #1: its parent trial #0's weights: nothing: .*trial-0.pt is missing"):
+        child = objective(1, SPACES["macro"].decode(CHILD), lambda *_: None, parent=0)
+    assert len(child.learning_curve) == 2  # search.epochs, not child_epochs
+    params = _child_run(tracker).data.params
+    assert params["parent_trial"] == "0" and params["epochs"] == "2"
+    assert params["inherited"].startswith(f"nothing: {folder / 'trial-0.pt'} is missing")
+    assert (folder / "trial-1.pt").is_file()  # its own weights, for its children
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint", None])
+def test_a_corrupt_or_foreign_parent_checkpoint_is_one_user_error_naming_it(child_of_trial_0, content):
+    objective, folder, _ = child_of_trial_0
+    path = folder / "trial-0.pt"
+    if content is None:  # a real checkpoint, of a network whose tensors do not fit the architecture it names
+        save_trial_weights(folder, 0, "conv:k3:w4:s1", SPACES["macro"].build(SPACES["macro"].decode(PARENT),
+                                                                             objective.network))
+    else:
+        folder.mkdir(parents=True)
+        path.write_bytes(content)
+    with pytest.raises(UserError, match=f"{path}: not a trial checkpoint of this search .*delete it"):
+        objective(1, SPACES["macro"].decode(CHILD), lambda *_: None, parent=0)
+    assert sorted(p.name for p in folder.iterdir()) == ["trial-0.pt"]  # nothing written for the child
