@@ -53,14 +53,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from nas.config import ZERO_COST_PROXIES
-from nas.errors import UserError, first_line
+from nas.errors import UserError
 from nas.estimation import cost
 from nas.spaces import NetworkConfig
 from nas.training import init_model
@@ -311,16 +310,10 @@ def read_arch_table(path: str | Path, space: Any) -> list[tuple[str, str, Hashab
     """``(index, arch string, architecture)`` of every row of a table with ``index`` and ``arch`` columns (the
     NAS-Bench-201 table's format; other columns are ignored), in the table's order. UserError naming the file (and
     row) when it cannot be read, lacks a column, is empty or holds a string ``space`` cannot decode."""
+    from nas.tabular.benchmark import read_csv_table
+
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such table")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise UserError(f"{path}: not a CSV table ({first_line(exc)})") from None
-    missing = [c for c in ("index", "arch") if c not in table.columns]
-    if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}; a table needs index and arch")
+    table = read_csv_table(path, ("index", "arch"), dtype=str, keep_default_na=False)
     rows = []
     for line, (index, text) in enumerate(zip(table["index"], table["arch"]), start=2):
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,21 @@ class Entry:
     params_m: float
 
 
+def read_csv_table(path: Path, columns: tuple[str, ...], what: str = "table", **read_csv: Any) -> pd.DataFrame:
+    """The CSV file ``path`` (``pandas.read_csv(**read_csv)``), which must hold ``columns``; UserError naming the
+    file when it is absent, not a CSV table, or lacks one of them. ``what`` names such a file in the errors."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such {what}")
+    try:
+        table = pd.read_csv(path, **read_csv)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise UserError(f"{path}: not a CSV table ({first_line(exc)})") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise UserError(f"{path}: missing column(s) {', '.join(missing)}; a table needs {', '.join(columns)}")
+    return table
+
+
 @dataclass(frozen=True)
 class TabularBenchmark:
     """Rows by architecture. ``path`` names the table in errors and reports."""
@@ -39,15 +55,7 @@ class TabularBenchmark:
     @classmethod
     def from_csv(cls, path: str | Path = NB201_CIFAR10) -> TabularBenchmark:
         path = Path(path)
-        if not path.is_file():
-            raise UserError(f"{path}: no such benchmark table")
-        try:
-            table = pd.read_csv(path)
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise UserError(f"{path}: not a CSV table ({first_line(exc)})") from None
-        missing = [c for c in COLUMNS if c not in table.columns]
-        if missing:
-            raise UserError(f"{path}: missing column(s) {', '.join(missing)}; a table needs {', '.join(COLUMNS)}")
+        table = read_csv_table(path, COLUMNS, "benchmark table")
         numeric = table[list(COLUMNS[1:])].apply(pd.to_numeric, errors="coerce").astype(float)
         for column in COLUMNS[1:]:
             low, high, allowed = (0, 100, "a percentage 0..100") if "acc" in column else (0, np.inf, "a number >= 0")
