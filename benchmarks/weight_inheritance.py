@@ -65,6 +65,7 @@ def run(name: str, raw: dict[str, Any], folder: Path, tested: dict[str, float]) 
     arch = found["best"]["arch"]
     return {"trials": len(completed), "children_inherited": children, "epochs": sum(t.last_step for t in completed),
             "train_s": train_s, "search_s": search_s, "best_val": found["best"]["val_accuracy"], "arch": arch,
+            "best_trial": found["best"]["number"],
             "test_acc": retrained_test_accuracy(params, arch, tested)}
 
 
@@ -124,16 +125,19 @@ def main() -> None:
     print(f"\n=== regularized evolution on macro, {args.dataset}: {args.population} random + {args.children} children, "
           f"{args.epochs} epochs from scratch, {child_epochs(args)} inherited; seeds {args.seeds}, {args.jobs} at once ===")
     print(f"{'seed':>4} {'search':<10} {'trials':>6} {'inherited':>9} {'epochs':>6} {'train s':>8} {'search s':>8} "
-          f"{'best val':>8} {'test acc':>8}  best architecture")
+          f"{'best val':>8} {'test acc':>8} {'best #':>6}  best architecture")
     for seed, results in zip(seeds, per_seed):
         for name, r in results.items():
             print(f"{seed:>4} {name:<10} {r['trials']:>6} {r['children_inherited']:>9} {r['epochs']:>6} "
-                  f"{r['train_s']:>8.0f} {r['search_s']:>8.0f} {r['best_val']:>8.4f} {r['test_acc']:>8.4f}  {r['arch']}")
+                  f"{r['train_s']:>8.0f} {r['search_s']:>8.0f} {r['best_val']:>8.4f} {r['test_acc']:>8.4f} "
+                  f"{r['best_trial']:>6}  {r['arch']}")
     pairs = [(r["scratch"], r["inherited"]) for r in per_seed]
     deltas = np.array([100 * (i["test_acc"] - s["test_acc"]) for s, i in pairs])
     ratios = np.array([i["train_s"] / s["train_s"] for s, i in pairs])
     for seed, delta, ratio, (s, i) in zip(seeds, deltas, ratios, pairs):
-        same = "the same architecture" if s["arch"] == i["arch"] else "different architectures"
+        found = [f"#{r['best_trial']}" + (" (random population)" if r["best_trial"] < args.population else "")
+                 for r in (s, i)]
+        same = ("the same architecture, " if s["arch"] == i["arch"] else "different architectures, ") + " / ".join(found)
         print(f"seed {seed}: test acc {100 * s['test_acc']:.2f} -> {100 * i['test_acc']:.2f} % ({delta:+.2f} pp), "
               f"training seconds {s['train_s']:.0f} / {i['train_s']:.0f} = {ratio:.3f}; {same}")
     n_test = pairs[0][0]["test_images"]
