@@ -15,7 +15,7 @@ from filelock import FileLock
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from nas.errors import UserError
+from nas.errors import UserError, first_line
 
 SQLITE_PREFIX = "sqlite:///"
 # The pip package that provides a DB-API module SQLAlchemy may ask for, where its name differs from the module's.
@@ -78,8 +78,7 @@ def require_driver(url: str, key: str) -> None:
 
 def reason(exc: BaseException, *urls: str) -> str:
     """The first line of an error from a store, for a one-line message, with the URLs' passwords hidden."""
-    text = str(exc).strip()
-    return redact_text(text.splitlines()[0] if text else type(exc).__name__, *urls)
+    return redact_text(first_line(exc), *urls)
 
 
 @contextlib.contextmanager
