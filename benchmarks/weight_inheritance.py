@@ -122,8 +122,9 @@ def main() -> None:
     else:
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             per_seed = list(pool.map(compare, [args] * len(seeds), seeds))
-    print(f"\n=== regularized evolution on macro, {args.dataset}: {args.population} random + {args.children} children, "
-          f"{args.epochs} epochs from scratch, {child_epochs(args)} inherited; seeds {args.seeds}, {args.jobs} at once ===")
+    print(f"\n=== regularized evolution on macro, {args.dataset}: {args.population} random + {args.children} "
+          f"children, {args.epochs} epochs from scratch, {child_epochs(args)} inherited; seeds {args.seeds}, "
+          f"{args.jobs} at once ===")
     print(f"{'seed':>4} {'search':<10} {'trials':>6} {'inherited':>9} {'epochs':>6} {'train s':>8} {'search s':>8} "
           f"{'best val':>8} {'test acc':>8} {'best #':>6}  best architecture")
     for seed, results in zip(seeds, per_seed):
@@ -137,7 +138,8 @@ def main() -> None:
     for seed, delta, ratio, (s, i) in zip(seeds, deltas, ratios, pairs):
         found = [f"#{r['best_trial']}" + (" (random population)" if r["best_trial"] < args.population else "")
                  for r in (s, i)]
-        same = ("the same architecture, " if s["arch"] == i["arch"] else "different architectures, ") + " / ".join(found)
+        same = "the same architecture" if s["arch"] == i["arch"] else "different architectures"
+        same += ", " + " / ".join(found)
         print(f"seed {seed}: test acc {100 * s['test_acc']:.2f} -> {100 * i['test_acc']:.2f} % ({delta:+.2f} pp), "
               f"training seconds {s['train_s']:.0f} / {i['train_s']:.0f} = {ratio:.3f}; {same}")
     n_test = pairs[0][0]["test_images"]

@@ -140,8 +140,9 @@ class TrainingObjective:
                 config = replace(config, epochs=self.child_epochs or config.epochs)
                 inherited = str(transfer)[:6000]
             else:  # the child still trains, from scratch and for the full epochs; its run and a warning say so
-                inherited = (f"nothing: {Path(self.checkpoints) / f'trial-{parent}.pt'} is missing (deleted, or written "
-                             f"on another host), so this child trained from scratch for {config.epochs} epochs")
+                missing = Path(self.checkpoints) / f"trial-{parent}.pt"
+                inherited = (f"nothing: {missing} is missing (deleted, or written on another host), so this child "
+                             f"trained from scratch for {config.epochs} epochs")
                 warnings.warn(f"trial #{number}: its parent trial #{parent}'s weights: {inherited}", stacklevel=1)
         params = {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "seed")}
         params |= {"channels": self.network.channels, "cells_per_stage": self.network.cells_per_stage}

@@ -30,16 +30,16 @@ Choices the papers leave open:
 - A cheap objective may build the network (``CostMeasure``, ~5 ms for an NB201 network): it is computed once per
   architecture; a refit still screens ~2,000 new random candidates, some 10 s in a real search.
 
-Measured on benchmarks/multi_objective.py's problem (NB201, accuracy against parameters, 12,000 s, ~108
-evaluations; 100 runs on seeds the benchmark does not use, mean hypervolume fraction ± standard error; LEMONADE
-scores 0.94 there): 0.963 ± 0.002 (on the benchmark's own seeds 0.966). The settings were compared with 16 quadrature nodes (0.967 ± 0.002), which misjudge a far
-tail's expectation by up to 25 %; 128 nodes are within 2 % of the closed form at two standard deviations and score
-the same within the noise. With 16 nodes: the one-hot encoding alone 0.962 ± 0.004, the path
-encoding alone 0.80 (it cannot tell apart cells whose extra convolutions lie off every path, so it cannot see what
-their parameters buy); one proposal per refit instead of five 0.962 ± 0.004; initial 5 or 20 instead of 10 0.957 /
-0.968; a pool of 6,000 random architectures 0.959; every architecture within two edits of the front in the pool
-0.960. Dividing the improvement by the table's training time (EHVI per second, Snoek et al. 2012, with the cost
-known exactly) buys 15 % more evaluations and loses hypervolume (0.961 against 0.967).
+Measured on benchmarks/multi_objective.py's problem (NB201, accuracy against parameters, 12,000 s, ~108 evaluations;
+100 runs on seeds the benchmark does not use, mean hypervolume fraction ± standard error; LEMONADE scores 0.94
+there): 0.963 ± 0.002 (on the benchmark's own seeds 0.966). The settings were compared with 16 quadrature nodes
+(0.967 ± 0.002), which misjudge a far tail's expectation by up to 25 %; 128 nodes are within 2 % of the closed form
+at two standard deviations and score the same within the noise. With 16 nodes: the one-hot encoding alone 0.962 ±
+0.004, the path encoding alone 0.80 (it cannot tell apart cells whose extra convolutions lie off every path, so it
+cannot see what their parameters buy); one proposal per refit instead of five 0.962 ± 0.004; initial 5 or 20 instead
+of 10 0.957 / 0.968; a pool of 6,000 random architectures 0.959; every architecture within two edits of the front in
+the pool 0.960. Dividing the improvement by the table's training time (EHVI per second, Snoek et al. 2012, with the
+cost known exactly) buys 15 % more evaluations and loses hypervolume (0.961 against 0.967).
 
 Observations: a failed trial is only remembered as evaluated; a pruned one is modelled, and joins the front, with
 the accuracy it had when stopped; an infeasible one (``feasible=False``) informs the GP but never the front.
