@@ -25,6 +25,8 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.conftest import flip_a_tensor_bit
+
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|"
 SECRET = "s3cret-pw"
@@ -83,6 +85,17 @@ def manifest_edit(change: Callable[[dict], object]) -> Callable[[Path], None]:
         manifest = json.loads((folder / "manifest.json").read_text())
         change(manifest)
         (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    return edit
+
+
+def search_json_edit(change: Callable[[dict], object]) -> Callable[[Path], None]:
+    """models/search.json edited by hand (the one place a user can give retrain an architecture of their own)."""
+
+    def edit(project: Path) -> None:
+        found = json.loads((project / "models" / "search.json").read_text())
+        change(found)
+        (project / "models" / "search.json").write_text(json.dumps(found))
 
     return edit
 
@@ -199,6 +212,17 @@ CASES: dict[str, Case] = {
     **{f"search on {name}": Case(nas("search"), error, prepared(change))
        for name, (change, error) in CORRUPT_DATA.items()},
     "retrain on a flipped byte": Case(nas("retrain"), CORRUPT_DATA["a flipped byte"][1], prepared(flip_byte)),
+    "retrain on an architecture edited into search.json": Case(
+        nas("retrain"), r"models/search.json: trial \d+'s arch is not a nb201 architecture: bad edge 'conv_7x7~0'",
+        search_json_edit(lambda found: found["best"].update(arch=ARCH.replace("nor_conv_3x3~0", "conv_7x7~0")))),
+    "retrain on a search.json of an unknown space": Case(
+        nas("retrain"), r"models/search.json: space 'nope' is not one of nb201, ",
+        search_json_edit(lambda found: found.update(space="nope"))),
+    "retrain on a search.json that is not JSON": Case(nas("retrain"), r"models/search.json: not JSON",
+                                                      write("models/search.json", "{")),
+    "evaluate on a damaged best.pt": Case(nas("evaluate"), r"models/best.pt: not a readable checkpoint: damaged",
+                                          both(write("models/retrain.json", "{}"),
+                                               lambda project: flip_a_tensor_bit(project / "models" / "best.pt"))),
     "evaluate on a deleted split": Case(nas("evaluate"), CORRUPT_DATA["a deleted split"][1],
                                         prepared(lambda f: (f / "val.pt").unlink())),
     "the search flow on a flipped byte": Case(flow("search"), CORRUPT_DATA["a flipped byte"][1], prepared(flip_byte),

@@ -70,6 +70,8 @@ def test_reports_and_models(repo):
     assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["flops"] > 0
     details = json.loads((path / "reports/details.json").read_text())
     assert len(details["per_class_accuracy"]) == 10
+    # the size of what is deployed: the exported file (best.pt also holds training-only weights)
+    assert details["model_size_mb"] == round((path / "models/export/model.onnx").stat().st_size / 2**20, 3)
     for name in ("trials.csv", "search_progress.csv", "search_progress.png", "trials.png", "best_arch.png"):
         assert (path / "reports" / name).stat().st_size > 0
     assert len((path / "reports/trials.csv").read_text().splitlines()) == N_TRIALS + 1

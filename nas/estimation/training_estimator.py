@@ -16,6 +16,7 @@ from typing import Any
 from torch import nn
 
 from nas.data import PreparedData
+from nas.estimation.cost import count_params
 from nas.spaces import NetworkConfig
 from nas.training import TrainConfig, init_model, train
 from nas.training.loop import EpochCallback
@@ -52,6 +53,6 @@ def estimate(
         val_accuracy=metrics["val_accuracy"][-1],
         learning_curve=tuple(metrics["val_accuracy"]),
         train_loss=tuple(metrics["train_loss"]),
-        n_params=sum(p.numel() for p in model.parameters()),
+        n_params=count_params(model),
         seconds=metrics["seconds"],
     )

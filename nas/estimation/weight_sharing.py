@@ -42,6 +42,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from nas.data import Split
+from nas.estimation.cost import count_params
 from nas.estimation.training_estimator import Result
 from nas.spaces import NetworkConfig
 
@@ -57,7 +58,7 @@ def split_tensors(split: Split, device: str) -> tuple[torch.Tensor, torch.Tensor
 def standalone_params(space: Any, arch: Hashable, network: NetworkConfig) -> int:
     """Parameters of ``arch`` built alone at ``network`` size (on the meta device: nothing is allocated or drawn)."""
     with torch.device("meta"):
-        return sum(p.numel() for p in space.build(arch, network).parameters())
+        return count_params(space.build(arch, network))
 
 
 @contextmanager

@@ -30,6 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from nas.config import Params  # noqa: E402
 from nas.data import load_prepared, normalize  # noqa: E402
+from nas.estimation.cost import count_params  # noqa: E402
 from nas.reports import architecture_plot, top_trials, write_search_reports  # noqa: E402
 from nas.reports.run_report import write_report  # noqa: E402
 from nas.search import records  # noqa: E402
@@ -91,6 +92,7 @@ def confusion_plot(y: torch.Tensor, pred: torch.Tensor, classes: list[str], path
 
 
 def evaluate(params: Params, report: Callable[[str], None] = print) -> dict[str, Any]:
+    retrained = read_output(RETRAIN_JSON, "retrain")  # every input read before anything is written
     model, ckpt = load_checkpoint(BEST_PT)
     data = load_prepared(params.data.out, params.data)
     x = normalize(data.test.x, ckpt["manifest"])
@@ -111,16 +113,16 @@ def evaluate(params: Params, report: Callable[[str], None] = print) -> dict[str,
         "test_accuracy_ci95_high": high,
         "test_samples": len(y),
         "per_class_accuracy": per_class,
-        "n_params": sum(p.numel() for p in model.parameters()),
+        "n_params": count_params(model),  # the deployed network: DARTS's auxiliary head is not counted
         "flops": count_flops(model, example),
-        "model_size_mb": round(BEST_PT.stat().st_size / 2**20, 3),
         "cpu_latency_ms_batch1": round(latency_ms(model, example), 3),
         "cpu_latency_ms_batch256": round(latency_ms(model, batch, repeats=5), 3),
         "arch": ckpt["arch"],
         "dataset": ckpt["manifest"]["dataset"],
     }
     exported = export(model, x[:256], EXPORT_DIR)
-    metrics |= {"export_format": exported["format"], "export_max_abs_diff": exported["max_abs_diff"],
+    metrics |= {"model_size_mb": round(Path(exported["path"]).stat().st_size / 2**20, 3),  # what is deployed
+                "export_format": exported["format"], "export_max_abs_diff": exported["max_abs_diff"],
                 "export_parity": exported["parity"]}
     if not exported["parity"]:
         report(f"[evaluate] warning: {exported['path']} differs from PyTorch by up to {exported['max_abs_diff']:.2e}")
@@ -140,7 +142,6 @@ def evaluate(params: Params, report: Callable[[str], None] = print) -> dict[str,
     # The URLs come from params.yaml: the files earlier stages wrote show them without passwords.
     study = optuna.load_study(study_name=found["study_name"], storage=params.search.storage)
     trials = records(study)
-    retrained = read_output(RETRAIN_JSON, "retrain")
     search_files = write_search_reports(
         study, trials, f"{found['strategy']} on {found['space']} / {metrics['dataset']}", folder,
         selected=retrained.get("trial_number"), reference=found.get("reference_point"),

@@ -36,6 +36,7 @@ from nas.search.runner import _renew, claim, open_study, settle
 from nas.search.stage import SEARCH_JSON, default_study_name, dvc_data_hash, study_identity
 from nas.spaces import SPACES, NetworkConfig
 from nas.stores import redact
+from nas.strategy_registry import ONESHOT_KEYS
 from nas.tracking import SearchTracker, open_tracking, tracking_uri, ui_link
 from nas.training import Diverged, pick_device
 from nas.training.checkpoints import CheckpointError, read_checkpoint
@@ -92,7 +93,8 @@ def start_tracker(params: Params, uri: str, study: optuna.Study, report: Callabl
         uri, params.tracking.experiment, study.study_name,
         params={"space": s.space, "strategy": s.strategy, "dataset": params.data.dataset, "seed": s.seed,
                 "channels": s.channels, "cells_per_stage": s.cells_per_stage, **extra,
-                **{f"oneshot.{k}": v for k, v in s.oneshot_settings.model_dump().items()}},
+                **{f"oneshot.{k}": v for k, v in s.oneshot_settings.model_dump().items()
+                   if k in ONESHOT_KEYS[s.strategy]}},  # what the strategy reads, as params.yaml may set
         tags={"data_dvc_md5": dvc_data_hash()}, storage=s.storage)
     tracker.mark_killed(settle(study, report))
     return tracker

@@ -19,12 +19,14 @@ import torch
 
 from nas.config import Params
 from nas.data import load_prepared, normalize
-from nas.errors import UserError
+from nas.errors import UserError, first_line
+from nas.estimation.cost import count_params
 from nas.search import pareto
 from nas.serving import PREPROCESSING_KEY, preprocessing
 from nas.spaces import SPACES, NetworkConfig
 from nas.stores import redact
 from nas.tracking import RetrainRun, git_commit, tracking_uri
+from nas.training.checkpoints import CheckpointError, read_checkpoint
 from nas.training.loop import Diverged, init_model, pick_device, train, train_config
 from nas.training.progress import epoch_progress
 
@@ -39,7 +41,36 @@ def read_output(path: Path, stage: str) -> dict[str, Any]:
     """A JSON file an earlier stage wrote; a clear error when that stage has not run."""
     if not path.is_file():
         raise UserError(f"{path}: not found; run the {stage} stage first (dvc repro {stage})")
-    return json.loads(path.read_text())
+    try:
+        found = json.loads(path.read_text())
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise UserError(f"{path}: not JSON ({first_line(exc)}); rerun the {stage} stage (dvc repro {stage})") from None
+    if not isinstance(found, dict):
+        raise UserError(f"{path}: holds a {type(found).__name__}, not what the {stage} stage writes; rerun it "
+                        f"(dvc repro {stage})")
+    return found
+
+
+def searched(found: dict[str, Any], how: str, path: Path = Path("models/search.json")) -> tuple[dict[str, Any], Any]:
+    """The trial ``retrain.select`` (``how``) picks from the search stage's output, and its architecture decoded; a
+    file that is not what the search stage writes (an architecture pasted in by hand, say) is one error line."""
+    if not isinstance(found.get("space"), str) or found["space"] not in SPACES:
+        raise UserError(f"{path}: space {found.get('space')!r} is not one of {', '.join(SPACES)}")
+    try:
+        chosen = select(found, how)
+        missing = [k for k in ("study_name", "strategy", "mlflow") if k not in found] + [
+            k for k in ("arch", "number") if k not in chosen]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"{path}: not what the search stage writes ({type(exc).__name__}: {first_line(exc)}); rerun "
+                        "it (dvc repro search)") from None
+    if missing:
+        raise UserError(f"{path}: not what the search stage writes (no {', '.join(missing)}); rerun it "
+                        "(dvc repro search)")
+    try:
+        return chosen, SPACES[found["space"]].decode(chosen["arch"])
+    except (ValueError, TypeError, AttributeError) as exc:  # a genotype's errors are ValueErrors; a number is not text
+        raise UserError(f"{path}: trial {chosen['number']}'s arch is not a {found['space']} architecture: "
+                        f"{first_line(exc)}") from None
 
 
 def serving_inputs(manifest: dict[str, Any], images: torch.Tensor) -> tuple[np.ndarray, dict[str, Any]]:
@@ -60,10 +91,17 @@ def load_checkpoint(path: str | Path = BEST_PT, device: str = "cpu") -> tuple[to
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: not found; run the retrain stage first (dvc repro retrain)")
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    space = SPACES[ckpt["space"]]
-    model = space.build(space.decode(ckpt["arch"]), NetworkConfig(**ckpt["network"]))
-    model.load_state_dict(ckpt["state_dict"])
+    try:
+        ckpt = read_checkpoint(path, weights_only=True, map_location=device)
+        space = SPACES[ckpt["space"]]
+        model = space.build(space.decode(ckpt["arch"]), NetworkConfig(**ckpt["network"]))
+        model.load_state_dict(ckpt["state_dict"])
+    except CheckpointError as exc:
+        raise UserError(f"{path}: not a readable checkpoint: {exc}; rerun the retrain stage "
+                        "(dvc repro retrain)") from None
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:  # load_state_dict: RuntimeError
+        raise UserError(f"{path}: not what the retrain stage writes ({type(exc).__name__}: {first_line(exc)[:200]}); "
+                        "rerun it (dvc repro retrain)") from None
     return model.to(device).eval(), ckpt
 
 
@@ -102,19 +140,18 @@ def select(found: dict[str, Any], how: str) -> dict[str, Any]:
 def retrain(params: Params, search_json: Path = Path("models/search.json"),
             report: Callable[[str], None] = print) -> dict[str, Any]:
     found = read_output(search_json, "search")
-    chosen = select(found, params.retrain.select)  # found["best"] stays the search's best, as the report shows it
+    chosen, arch = searched(found, params.retrain.select, search_json)  # found["best"]: the search's best, kept
     if params.retrain.select == "knee" and len(found.get("front") or []) == 2:
         report("[retrain] retrain.select: knee, but a front of two members has no knee: the most accurate one")
     r = params.retrain
     space = SPACES[found["space"]]
-    arch = space.decode(chosen["arch"])
     data = load_prepared(params.data.out, params.data)
     device = pick_device()
     network = NetworkConfig(r.channels, r.cells_per_stage, data.in_channels, data.num_classes,
                             auxiliary=r.auxiliary_weight > 0)
     config = train_config(r, device, params.data.dataset)
     model = init_model(lambda: space.build(arch, network), r.seed)
-    n_params = sum(p.numel() for p in model.parameters())
+    n_params = count_params(model)  # the deployed network's: DARTS's auxiliary head is not counted
     report(f"[retrain] {chosen['arch']} at C={r.channels}, N={r.cells_per_stage} ({n_params:,} params) "
            f"for {r.epochs} epochs on {device}")
 

@@ -21,6 +21,7 @@ from nas.config import Params
 from nas.errors import UserError
 from nas.search.oneshot import EPOCH_ATTR, checkpoint_path
 from nas.spaces import SPACES
+from nas.strategy_registry import ONESHOT_KEYS
 from tests.conftest import flip_a_tensor_bit
 
 ROOT = Path(__file__).parents[2]
@@ -62,6 +63,8 @@ def test_every_epoch_is_a_trial_and_the_run_holds_losses_alphas_heatmaps_and_der
     client = MlflowClient(mlflow_uri)
     run = client.get_run(summary["mlflow"]["parent_run_id"])
     assert run.info.status == "FINISHED" and run.data.params["oneshot.epochs"] == "2"
+    oneshot = {k.removeprefix("oneshot.") for k in run.data.params if k.startswith("oneshot.")}
+    assert oneshot == set(ONESHOT_KEYS["darts"])  # not the settings first-order DARTS never reads (unroll_r, tau_*)
     losses = client.get_metric_history(run.info.run_id, "supernet_train_loss")
     assert [m.step for m in losses] == [1, 2]
     alpha = [k for k in run.data.metrics if k.startswith("alpha/cell/")]

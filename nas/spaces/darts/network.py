@@ -75,6 +75,8 @@ class AuxiliaryHead(nn.Module):
 
 
 class DartsNetwork(nn.Module):
+    training_only = ("auxiliary_head",)  # not part of the deployed network (nas.estimation.cost.count_params)
+
     def __init__(self, genotype: Genotype, config: NetworkConfig, auxiliary: bool = False) -> None:
         super().__init__()
         c, layers = config.channels, 3 * config.cells_per_stage + 2
