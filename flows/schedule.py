@@ -39,7 +39,8 @@ def make_schedule(cron: str | None, interval: float | None, timezone: str = "UTC
     try:
         return construct_schedule(cron=cron, interval=interval, timezone=timezone)
     except ValidationError as exc:
-        if exc.errors()[0]["loc"] == ("timezone",):
+        # an interval schedule's interval is checked above: its only other field is the time zone
+        if exc.errors()[0]["loc"] == ("timezone",) or cron is None:
             raise UserError(f"--timezone {timezone!r}: not an IANA time zone name, e.g. UTC or Europe/Berlin") from None
         raise UserError(f"--cron {cron!r}: not a cron expression; give five fields, minute hour day-of-month month "
                         f"day-of-week, e.g. '0 2 * * *'") from None

@@ -214,6 +214,8 @@ CRON_HELP = "not a cron expression; give five fields, minute hour day-of-month m
     pytest.param(["--cron", "0 2 * *"], None, f"--cron '0 2 * *': {CRON_HELP}", id="cron-four-fields"),
     pytest.param(["--cron", "0 2 * * *", "--timezone", "Mars/Olympus"], None,
                  "--timezone 'Mars/Olympus': not an IANA time zone name", id="bad-timezone"),
+    pytest.param(["--interval", "60", "--timezone", "Mars/Olympus"], None,
+                 "--timezone 'Mars/Olympus': not an IANA time zone name", id="bad-timezone-interval"),
     pytest.param(["--interval", "0"], None, "--interval: must be a number of seconds > 0 and < 1e9, got 0",
                  id="interval-0"),
     pytest.param(["--interval", "-5"], None, "--interval: must be a number of seconds > 0", id="interval-negative"),

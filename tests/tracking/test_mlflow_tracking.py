@@ -32,6 +32,21 @@ def test_parent_with_nested_trials_metrics_per_epoch_and_artifact(mlflow_uri):
     assert json.load(open(local)) == {"arch": "arch-1"}
 
 
+def test_a_search_that_ends_closes_the_runs_of_attempts_a_dead_worker_left(mlflow_uri):
+    """A Dask worker killed mid-trial leaves its trial run RUNNING; Dask runs the trial again on another worker, in
+    another run, and the search ends: the lost attempt's run is closed as KILLED, the rest are left as they were."""
+    tracker = SearchTracker.start(mlflow_uri, "exp", "study-lost", {}, {})
+    tracker.start_trial(0, "a", {})  # the worker running it dies
+    again = tracker.start_trial(0, "a", {})
+    again.finish({"n_params": 1})
+    done = tracker.start_trial(1, "b", {})
+    done.finish({"n_params": 1})
+    tracker.finish({})
+    statuses = sorted((r.data.tags["optuna_trial_number"], r.info.status) for r in tracker.trial_runs())
+    assert statuses == [("0", "FINISHED"), ("0", "KILLED"), ("1", "FINISHED")]
+    assert MlflowClient(mlflow_uri).get_run(tracker.parent_run_id).info.status == "FINISHED"
+
+
 def test_restart_reuses_parent_and_marks_dead_trials_killed(mlflow_uri):
     first = SearchTracker.start(mlflow_uri, "exp", "study-b", {"budget": 3}, {})
     first.start_trial(0, "a", {})  # the process dies here; the child stays RUNNING
