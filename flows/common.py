@@ -23,13 +23,29 @@ from nas.errors import UserError
 from nas.stores import redact_text
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# As in nas.cli: torch's "No CUDA runtime is found" (a CUDA toolkit without a GPU driver), logged when a stage imports
+# torch.utils.benchmark, is nothing the user did, and would be a second stderr line beside an error's one.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
 
 class _HideUserErrorTracebacks(logging.Filter):
-    """The engine logs a failing run's exception with its traceback; for a user mistake the one line is enough."""
+    """The engine logs a failing run's exception with its traceback; for a user mistake the one line is enough (its
+    message, which may name a store: the password redacted)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], UserError))
+        if record.exc_info and isinstance(record.exc_info[1], UserError):
+            record.msg, record.args = redact_text(record.getMessage()), None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def hide_user_error_tracebacks() -> None:
+    """Install that filter on the flow and task engines' loggers, once per process. A run a deployment starts (``nas
+    schedule``) runs in a process of its own, which never passes through ``run_stage``: the flow calls this itself."""
+    for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.flow_engine", "prefect.task_engine"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _HideUserErrorTracebacks) for f in logger.filters):
+            logger.addFilter(_HideUserErrorTracebacks())
 
 
 def is_not_user_error(task, task_run, state) -> bool:
@@ -107,8 +123,7 @@ def run_stage(flow: Callable[[str], Any], argv: list[str] | None = None) -> None
     except UserError as exc:
         print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         sys.exit(2)
-    for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.flow_engine", "prefect.task_engine"):
-        logging.getLogger(name).addFilter(_HideUserErrorTracebacks())
+    hide_user_error_tracebacks()
     progress_to_stdout()
     with api_server():
         try:

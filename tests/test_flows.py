@@ -90,3 +90,36 @@ def test_bench_flow(tmp_path, prefect_api_url, mlflow_uri):
     out = bench_flow("random,re", runs=2, budget_s=1500, out=str(tmp_path / "bench"), uri=mlflow_uri)
     assert [row["strategy"] for row in out["summary"]] == ["random", "regularized_evolution"]
     assert out["mlflow_run_id"] and (tmp_path / "bench" / "anytime.png").is_file()
+
+
+def test_a_deployment_run_with_a_bad_params_file_fails_before_any_stage_in_one_line(tmp_path, prefect_api_url,
+                                                                                  monkeypatch):
+    """A deployment's run (``nas schedule``) starts the flow in a process of its own, not through ``run_stage``: the
+    flow itself refuses a bad ``params_path`` before any stage starts, and the engine logs the error as one line,
+    without the traceback it would print for a bug."""
+    import logging
+
+    from flows.pipeline import pipeline
+
+    records: list[logging.LogRecord] = []
+    collect = logging.Handler()
+    collect.emit = records.append
+    loggers = [logging.getLogger(n) for n in ("prefect.flow_runs", "prefect.flow_engine", "prefect.task_runs")]
+    for logger in loggers:
+        logger.addHandler(collect)
+    monkeypatch.chdir(tmp_path)
+    try:
+        state = pipeline("nope.yaml", return_state=True)
+    finally:
+        for logger in loggers:
+            logger.removeHandler(collect)
+    assert state.is_failed() and "nope.yaml: no such params file" in state.message
+
+    async def subflows():
+        async with get_client() as client:
+            return await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(parent_flow_run_id={"any_": [state.state_details.flow_run_id]}))
+
+    assert asyncio.run(subflows()) == []  # prepare never started
+    errors = [r for r in records if "no such params file" in r.getMessage()]
+    assert errors and not any(r.exc_info or r.exc_text for r in records)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -185,10 +186,20 @@ def genotype_plot(arch: Genotype, path: str | Path) -> Path:
     return Path(path)
 
 
+def outlined(weights: np.ndarray, kept: Any = None) -> list[tuple[int, int]]:
+    """The (edge, op) cells ``alpha_heatmap`` outlines in one panel: those nonzero in ``kept``, else each row's
+    strongest."""
+    if kept is None:
+        return [(row, int(col)) for row, col in enumerate(weights.argmax(1))]
+    return [(int(row), int(col)) for row, col in np.argwhere(np.asarray(kept) > 0)]
+
+
 def alpha_heatmap(alphas: dict[str, np.ndarray], labels: dict[str, tuple[Sequence[str], Sequence[str]]],
-                  path: str | Path, title: str) -> Path:
+                  path: str | Path, title: str, kept: dict[str, Any] | None = None) -> Path:
     """A one-shot search's architecture weights: softmax(α) per edge (rows) and op (columns), one panel per cell
-    type (``labels[cell]``: its rows' and columns' names), the strongest op of each edge outlined."""
+    type (``labels[cell]``: its rows' and columns' names). Outlined: the (edge, op) pairs the derived architecture
+    keeps (``kept``: nonzero where it does, the supernet's ``arch_weights`` of it; in the DARTS space two edges per
+    node, never ``none``), or without it the strongest op of each edge."""
     rows = max(len(edges) for edges, _ in labels.values())
     columns = max(len(ops) for _, ops in labels.values())
     fig, axes = plt.subplots(1, len(alphas), figsize=(1.5 + 0.75 * columns * len(alphas), 1.8 + 0.32 * rows),
@@ -200,7 +211,7 @@ def alpha_heatmap(alphas: dict[str, np.ndarray], labels: dict[str, tuple[Sequenc
         image = ax.imshow(weights, cmap="viridis", vmin=low, vmax=max(high, low + 1e-9), aspect="auto")
         ax.set_xticks(range(len(ops)), ops, rotation=60, ha="right", fontsize=7)
         ax.set_yticks(range(len(edges)), edges, fontsize=7)
-        for row, col in enumerate(weights.argmax(1)):
+        for row, col in outlined(weights, None if kept is None else kept[name]):
             ax.add_patch(plt.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="white", lw=1.5))
         ax.set_title(f"{name}: softmax(α)", fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.05)

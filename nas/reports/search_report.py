@@ -93,8 +93,10 @@ def _oneshot_reports(study: optuna.Study, folder: Path, title: str) -> list[Path
     space = SPACES[space_name]
     alphas = {cell: np.array(a) for cell, a in epochs[-1][1].user_attrs[ALPHAS_ATTR].items()}
     shares = [parameter_free_share(space.decode(t.user_attrs["arch"])) for _, t in epochs]
-    return [alpha_heatmap(alphas, SUPERNETS[space_name].labels(), folder / "alphas.png",
-                          f"{title}: softmax(α) after epoch {epochs[-1][0]}"),
+    supernet = SUPERNETS[space_name]
+    kept = supernet.arch_weights(space.decode(epochs[-1][1].user_attrs["arch"]))
+    return [alpha_heatmap(alphas, supernet.labels(), folder / "alphas.png",
+                          f"{title}: softmax(α) after epoch {epochs[-1][0]}", kept),
             oneshot_epochs_plot([e for e, _ in epochs], [t.value for _, t in epochs], shares,
                                 folder / "oneshot_epochs.png", title)]
 

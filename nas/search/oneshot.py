@@ -121,11 +121,12 @@ def _add_trial(study: optuna.Study, space: Any, record: dict[str, Any]) -> None:
                     ALPHAS_ATTR: {cell: np.round(a, 6).tolist() for cell, a in record["alphas"].items()}}))
 
 
-def _heatmap(labels: dict[str, tuple[list[str], tuple[str, ...]]], alphas: dict[str, np.ndarray], folder: str,
-             title: str) -> str:
+def _heatmap(supernet: Any, space: Any, record: dict[str, Any], folder: str, title: str) -> str:
+    """The α heatmap of an epoch's ``record``, its derived architecture's edges outlined."""
     from nas.reports.plots import alpha_heatmap
 
-    return str(alpha_heatmap(alphas, labels, Path(folder) / "alphas.png", title))
+    kept = supernet.arch_weights(space.decode(record["arch"]))
+    return str(alpha_heatmap(record["alphas"], supernet.labels(), Path(folder) / "alphas.png", title, kept))
 
 
 def search_oneshot(params: Params, report: Callable[[str], None] = print) -> dict[str, Any]:
@@ -186,7 +187,8 @@ def _search(params: Params, report: Callable[[str], None], data: Any, space: Any
                    + (f"; resuming after epoch {searcher.epochs_done} from {checkpoint}" if history else ""))
             def log(record: dict[str, Any]) -> None:
                 with tempfile.TemporaryDirectory() as tmp:
-                    png = _heatmap(labels, record["alphas"], tmp, f"{s.strategy} on {s.space}, epoch {record['epoch']}")
+                    png = _heatmap(searcher.supernet, space, record, tmp,
+                                   f"{s.strategy} on {s.space}, epoch {record['epoch']}")
                     tracker.log_epoch(record["epoch"], {**{f"supernet_{k}": v for k, v in record["metrics"].items()},
                                                         "derived_val_accuracy": record["val_accuracy"],
                                                         **alpha_metrics(labels, record["alphas"])},
@@ -243,7 +245,7 @@ def _search(params: Params, report: Callable[[str], None], data: Any, space: Any
             SEARCH_JSON.parent.mkdir(parents=True, exist_ok=True)
             SEARCH_JSON.write_text(json.dumps(summary, indent=2) + "\n")
             with tempfile.TemporaryDirectory() as tmp:
-                png = _heatmap(labels, final["alphas"], tmp, f"{s.strategy} on {s.space}, final α")
+                png = _heatmap(searcher.supernet, space, final, tmp, f"{s.strategy} on {s.space}, final α")
                 tracker.finish({"best_val_accuracy": final["val_accuracy"], "completed_trials": len(history)}, [png])
         except BaseException:
             if tracker is not None:

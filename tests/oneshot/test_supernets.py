@@ -55,6 +55,21 @@ def test_darts_derive_never_picks_none_and_gives_two_distinct_inputs_per_node():
             assert all(cell[k][1] != cell[k + 1][1] for k in range(0, 8, 2))
 
 
+def test_the_alpha_heatmap_outlines_the_edges_the_derived_darts_cell_keeps():
+    """Not each edge's strongest op (``none`` on all 14 here): the 8 (edge, op) pairs of the derived cell."""
+    from nas.reports.plots import outlined
+
+    rng = np.random.default_rng(1)
+    normal, reduce = rng.normal(size=(2, 14, 8))
+    normal[:, 0] += 5  # `none` strongest everywhere
+    probs = torch.as_tensor(normal).softmax(-1).numpy()
+    genotype = derive_darts(normal, reduce)
+    kept = outlined(probs, DartsSupernet.arch_weights(genotype)["normal"])
+    labels, ops = DartsSupernet.labels()["normal"]
+    assert sorted((ops[c], int(labels[r].split("->")[0])) for r, c in kept) == sorted(genotype.normal)
+    assert {c for _, c in outlined(probs)} == {0}  # what it outlined before: `none`, on every edge
+
+
 @pytest.mark.parametrize("supernet, arch_type", [(NB201Supernet, NB201Arch), (DartsSupernet, Genotype)])
 def test_supernets_classify_8x8_inputs_and_derive_an_arch(supernet, arch_type):
     net = init_model(lambda: supernet(NetworkConfig(4, 1, 1, 10)), seed=0)
