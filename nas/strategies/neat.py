@@ -73,6 +73,7 @@ class NEAT(Strategy):
         self.pending: list[tuple[int, Hashable]] = []
         self.known: dict[Hashable, float] = {}
         self.extra: set[Hashable] = set()  # proposed outside the generation
+        self.lowest = 0.0  # min(0, the lowest score told): see _advance
 
     @property
     def generation(self) -> int:
@@ -111,8 +112,11 @@ class NEAT(Strategy):
 
     def _advance(self) -> None:
         scores = np.asarray(self.scores, dtype=float)
-        # Fitness sharing needs fitness >= 0: scores above the generation's worst.
-        fitness = scores - scores.min() + 1e-6 * (np.ptp(scores) + 1e-12)
-        self.evolution.advance(fitness.tolist())
+        # Fitness sharing needs fitness >= 0, and the stagnation check compares a species' best across generations:
+        # the scores themselves (accuracies), or, where some are negative, shifted by the lowest score told so far (a
+        # shift that moves only when a new lowest comes). Shifting by each generation's worst, as this did, left that
+        # generation's worst species no offspring and hid a rising species' progress from the stagnation check.
+        self.lowest = min(self.lowest, float(scores.min()))
+        self.evolution.advance((scores - self.lowest).tolist())
         self.next = 0
         self.scores = [None] * len(self.evolution.population)

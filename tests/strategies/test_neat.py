@@ -40,3 +40,17 @@ def test_generations_advance_only_when_all_members_are_told():
     strategy.tell(extra, nb201_score(extra))
     strategy.ask()
     assert strategy.generation == 1
+
+
+def test_species_are_judged_on_their_scores_not_on_the_distance_to_the_generations_worst():
+    """A species' best is its best score (what the stagnation check compares across generations); fitness measured
+    from each generation's worst gave that generation's worst species no offspring and moved every species' best
+    whenever the worst moved."""
+    space = SPACES["nb201"]
+    strategy = NEAT(space, seed=3, population_size=8)
+    told: list[float] = []
+    while (arch := strategy.ask()) and strategy.generation == 0:  # the ask after the last one advances
+        told.append(nb201_score(arch) + 0.5)  # all > 0: no shift is needed
+        strategy.tell(arch, told[-1])
+    bests = [s.best for s in strategy.evolution.species]
+    assert max(bests) == max(told) and set(bests) <= set(told)  # the scores as they are, not shifted
