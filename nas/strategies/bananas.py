@@ -8,6 +8,12 @@ spread). The ensemble is refitted once per batch of proposals, as in the paper.
 
 The candidates are every unevaluated one-edit neighbour of the ``parents`` best architectures (the paper's
 mutation acquisition optimiser taken exhaustively), topped up with random mutations to at least ``candidates``.
+
+Deviations from the reference code (naszilla): each MLP is scikit-learn's ``MLPRegressor`` with 3 layers of 20,
+squared loss, its default L2 penalty and 200 iterations (naszilla: 10 layers of 20, absolute loss, 150 epochs at
+batch 32); candidates come from the 5 best architectures, not the best one alone. On NB201 the neighbourhood of 5
+parents has about 120 members, so the default ``candidates=100`` adds no random mutations. Measured on the NB201
+protocol: 94.26 mean test accuracy (10 seeds).
 """
 
 from __future__ import annotations

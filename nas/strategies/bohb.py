@@ -16,7 +16,10 @@ Deviations from the paper and its reference code (hpbandster), for categorical, 
 - statsmodels is not a dependency, so the Aitchison-Aitken kernel statsmodels' ``KDEMultivariate`` uses for
   unordered variables is written out. Bandwidths follow statsmodels' ``normal_reference`` rule on the category
   indices (as hpbandster's do), clipped to [1e-3, (c-1)/c] so a kernel stays a density (hpbandster clips below
-  only); b_w widens them for sampling (hpbandster widens continuous ones only).
+  only); b_w widens them for sampling (hpbandster widens continuous ones only). With 5 ops the widened bandwidth
+  reaches the clip, where the kernel is uniform, in practically every draw: candidates are then uniform, and the
+  model acts through the l/g ranking of the 64 candidates alone. Measured on the NB201 multi-fidelity protocol
+  (300 seeds, standard error 0.03): BOHB 93.34, Hyperband alone (random fraction 1) 93.37, b_w = 1 93.39.
 - A configuration is the space's full decision vector (``distributions``/``to_params``): a decision an architecture
   lacks holds its first choice (hpbandster imputes it from the other configurations).
 - A new configuration is never one already proposed in the run (continuous spaces never repeat; 15,625

@@ -1,7 +1,10 @@
 """Gaussian-process Bayesian optimisation with independent Thompson sampling (the GP-BO of Kandasamy, Neiswanger,
 Schneider, Póczos & Xing, "Neural Architecture Search with Bayesian Optimisation and Optimal Transport", NeurIPS
-2018, on the space's fixed-length encoding; Thompson-sampled batches as in Kandasamy, Krishnamurthy, Schneider &
-Póczos, "Parallelised Bayesian Optimisation via Thompson Sampling", AISTATS 2018).
+2018, on the space's fixed-length encoding instead of its OTMANN distance; batches by Thompson sampling, after
+Kandasamy, Krishnamurthy, Schneider & Póczos, "Parallelised Bayesian Optimisation via Thompson Sampling", AISTATS
+2018). Deviation from the latter, which draws one sample of the joint posterior per proposal: each candidate gets
+its own draw from its marginal predictive normal, the independent Thompson sampling of BANANAS (White et al. 2021),
+which needs no n-by-n posterior over the pool.
 
 The one idea: a GP surrogate (RBF kernel plus noise, hyperparameters by marginal likelihood) over the one-hot
 encoding of the architecture; each refit scores a pool of random architectures and of the architectures within

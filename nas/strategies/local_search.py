@@ -1,9 +1,10 @@
-"""Local search (White, Zela, Ru, Liu & Hutter, "How Powerful are Performance Predictors in Neural Architecture
-Search?" / "Exploring the Loss Landscape in Neural Architecture Search", UAI 2021).
+"""Local search (White, Nolen & Savani, "Exploring the Loss Landscape in Neural Architecture Search", UAI 2021).
 
-The one idea: from the best architecture so far, evaluate its neighbours (one op changed) in random order and move
-to the first that is better; when none is (a local optimum), restart from a random architecture. As in the paper's
-implementation, the first walk starts from the best of ``initial`` random architectures.
+The one idea: from the current architecture, evaluate its neighbours (one op changed) in random order and move to
+the first that is better; when none is (a local optimum), restart from a random architecture. The first walk starts
+from the best of ``initial`` random architectures (1 by default). Deviation from the paper's code (naszilla), which
+starts every walk, restarts included, from the best of 10 new random architectures: a restart here starts from one.
+Measured on the NB201 protocol: ``initial`` 1 or 10 both score 94.18 (50 seeds).
 """
 
 from __future__ import annotations

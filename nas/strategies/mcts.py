@@ -5,6 +5,11 @@ The one idea: an architecture is a path of decisions (here, one op per edge); UC
 score of the architectures below it plus an exploration bonus, and a random roll-out completes the path from the
 first decision never tried. Subtrees whose every architecture has been evaluated are skipped, so the search never
 pays twice for one architecture.
+
+This is plain UCT with random roll-outs, as DeepArchitect's MCTS. AlphaX's meta-DNN, which predicts a roll-out's
+accuracy, and its distributed roll-outs are not here. In ~100 evaluations the tree barely grows past its first few
+levels: on the NB201 protocol it scores 93.86 / 93.81 / 93.79 mean test accuracy for c = 0.1 / 0.5 / 1.414 (200
+seeds), random search 93.75.
 """
 
 from __future__ import annotations

@@ -3,11 +3,18 @@
 
 The one idea: an LSTM emits the architecture one decision at a time, each step fed the previous choice, and is
 trained by policy gradient on the architectures' scores: ``-(score - baseline) * log p(arch)``, with an
-exponential moving average of past scores as the baseline and an entropy bonus against early collapse.
+exponential moving average of past scores as the baseline.
 
-Scores are divided by a running estimate of their spread, so one learning rate serves accuracies in [0, 1] and in
-percent. The decisions are the space's fixed sequence (``distributions()``); a decision an architecture does not
-have (a conditional hyperparameter of an absent layer) is stepped through but not trained on.
+Deviations from the paper, which trained on 800 GPUs:
+- An entropy bonus against early collapse (``entropy_weight``); Zoph & Le have none (ENAS, Pham et al. 2018, has).
+- One LSTM cell of 32 units, Adam at lr 0.01, an update after every architecture; the paper has 2 layers of 35
+  units, Adam at 0.0006, and updates over batches of architectures from parallel workers. A search here has about
+  100 architectures, not 12,800.
+- Advantages are divided by a running estimate of the scores' spread (``scale``), so one learning rate serves
+  accuracies in [0, 1] and in percent.
+
+The decisions are the space's fixed sequence (``distributions()``); a decision an architecture does not have (a
+conditional hyperparameter of an absent layer) is stepped through but not trained on.
 """
 
 from __future__ import annotations
@@ -76,8 +83,16 @@ class REINFORCE(Strategy):
         self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)
         self.baseline_decay, self.entropy_weight = baseline_decay, entropy_weight
         self.baseline: float | None = None
-        self.spread: float | None = None
+        self.spread = 0.0  # moving average of |score - baseline| over `self.deviations` scores, not bias-corrected
+        self.deviations = 0
         self.sampled: dict[Hashable, list[int]] = {}
+
+    @property
+    def scale(self) -> float:
+        """What advantages are divided by: the moving average of |score - baseline|, bias-corrected as Adam's moments
+        (Kingma & Ba 2015). Uncorrected, it starts at 0, which scaled the second score's advantage to
+        1 / (1 - baseline_decay) = 10 times the first deviation."""
+        return self.spread / (1 - self.baseline_decay ** self.deviations) if self.deviations else 0.0
 
     def ask(self) -> Hashable:
         with torch.no_grad():
@@ -91,12 +106,14 @@ class REINFORCE(Strategy):
         params = self.space.to_params(arch)
         made = self.sampled.pop(arch, None) or [c.index(params[n]) for n, c in zip(self.names, self.choices)]
         active = set(self.space.active(params))
-        if self.baseline is None:
-            self.baseline, self.spread = score, 0.0
+        if self.baseline is None:  # the first score is the baseline: no advantage, nothing about the spread
+            self.baseline = score
+        else:
+            self.deviations += 1
+            self.spread = self.baseline_decay * self.spread + (1 - self.baseline_decay) * abs(score - self.baseline)
         advantage = score - self.baseline
-        self.spread = self.baseline_decay * self.spread + (1 - self.baseline_decay) * abs(advantage)
         self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * score
-        scaled = advantage / self.spread if self.spread > 0 else 0.0
+        scaled = advantage / self.scale if self.scale > 0 else 0.0
         _, log_probs = self.controller.logits(made)
         steps = [i for i, name in enumerate(self.names) if name in active]
         log_p = sum(log_probs[i][made[i]] for i in steps)

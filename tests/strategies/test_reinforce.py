@@ -34,3 +34,15 @@ def test_conditional_decisions_of_absent_layers_are_not_trained():
         strategy.tell(arch, 1.0)
         strategy.tell(space.decode("identity"), 0.0)
     assert (strategy.controller.heads[head].weight == before).all()
+
+
+def test_advantages_are_scaled_by_the_spread_of_the_scores_from_the_first_deviation_on():
+    """The spread's moving average is bias-corrected: after scores 0 and 1 it is 1, not 0.1 (which made the second
+    update ten times a normal one)."""
+    strategy = REINFORCE(SPACES["nb201"], seed=0)
+    strategy.tell(strategy.ask(), 0.0)
+    strategy.tell(strategy.ask(), 1.0)
+    assert strategy.scale == 1.0
+    for _ in range(50):
+        strategy.tell(strategy.ask(), 0.5)
+    assert 0 < strategy.scale < 0.5  # the deviations shrink as the baseline reaches the scores
