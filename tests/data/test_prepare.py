@@ -104,6 +104,34 @@ def test_mnist_through_torchvision_from_idx_files(tmp_path):
     assert manifest["splits"]["test"]["shape"][0] == 30
 
 
+def _mnist_files(raw, train_images=None, train_labels=None, test_images=None):
+    rng = np.random.default_rng(0)
+    raw.mkdir(parents=True)
+    _write_idx(raw / "train-images-idx3-ubyte", rng.integers(0, 256, size=(100, 28, 28)) if train_images is None
+               else train_images)
+    _write_idx(raw / "train-labels-idx1-ubyte", np.arange(100) % 10 if train_labels is None else train_labels)
+    _write_idx(raw / "t10k-images-idx3-ubyte", rng.integers(0, 256, size=(30, 28, 28)) if test_images is None
+               else test_images)
+    _write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(30) % 10)
+
+
+@pytest.mark.parametrize("damage,why", [
+    (lambda raw: _mnist_files(raw) or (raw / "train-images-idx3-ubyte").write_text("hello\n"), r"AssertionError"),
+    (lambda raw: _mnist_files(raw, train_labels=np.arange(80) % 10), r"train: 100 images but 80 labels"),
+    (lambda raw: _mnist_files(raw, test_images=np.zeros((30, 14, 14))), r"test images of \(1, 14, 14\), train images "
+                                                                         r"of \(1, 28, 28\)"),
+    (lambda raw: _mnist_files(raw, train_labels=np.arange(100) % 10 + (np.arange(100) == 7) * 3),
+     r"train: label 10, outside the 10 classes 0..9"),
+], ids=["not-idx", "fewer-labels", "other-shape", "label-out-of-range"])
+def test_damaged_torchvision_files_are_one_error_naming_the_folder_and_write_nothing(damage, why, tmp_path):
+    damage(tmp_path / "raw" / "MNIST" / "raw")
+    out = tmp_path / "p"
+    with pytest.raises(UserError, match=rf"dataset mnist: the files in .*raw/MNIST/raw are damaged or incomplete "
+                                        rf"\({why}"):
+        prepare(DataParams(dataset="mnist", root=str(tmp_path / "raw"), out=str(out), download=False))
+    assert not out.exists()
+
+
 def test_missing_torchvision_files_name_dataset_and_path_and_write_nothing(tmp_path):
     out = tmp_path / "p"
     with pytest.raises(UserError, match=r"dataset cifar10: files not found in .*raw/cifar-10-batches-py"):
