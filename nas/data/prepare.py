@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from sklearn.model_selection import train_test_split
 
 from nas.config import DataParams
@@ -146,6 +146,25 @@ class _Manifest(BaseModel):
     normalization: _Normalization
     splits: dict[Literal[SPLITS], _SplitEntry] = Field(min_length=len(SPLITS))  # type: ignore[valid-type]
 
+    @model_validator(mode="after")
+    def _consistent(self) -> _Manifest:
+        """What the prepare stage writes agrees with itself: an entry swapped or copied to another split (test =
+        val), or a class count or shape edited, is refused (the files' own sizes and hashes are checked apart)."""
+        if len(self.classes) != self.num_classes:
+            raise ValueError(f"num_classes is {self.num_classes}, but {len(self.classes)} classes are listed")
+        channels = self.image_shape[0]
+        if not len(self.normalization.mean) == len(self.normalization.std) == channels:
+            raise ValueError(f"normalization: one mean and one std per channel ({channels})")
+        for name, entry in self.splits.items():
+            if entry.file != f"{name}.pt":
+                raise ValueError(f"splits.{name}.file is {entry.file!r}; the {name} split is {name}.pt")
+            if entry.shape[1:] != self.image_shape:
+                raise ValueError(f"splits.{name}.shape {entry.shape} does not hold images of {self.image_shape}")
+            if len(entry.class_counts) != self.num_classes or sum(entry.class_counts) != entry.shape[0]:
+                raise ValueError(f"splits.{name}.class_counts: one count per class ({self.num_classes}), summing to "
+                                 f"the split's {entry.shape[0]} images")
+        return self
+
 
 def _read_manifest(path: Path) -> dict[str, Any]:
     if not path.is_file():
@@ -157,8 +176,9 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not valid JSON ({exc}); {FIX}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(map(str, first["loc"])) or "(top level)"
-        raise UserError(f"{path}: {key}: {first['msg']} (not a manifest the prepare stage wrote); {FIX}") from None
+        where = ".".join(map(str, first["loc"]))
+        what = f"{where}: {first['msg']}" if where else str(first["ctx"]["error"]) if "ctx" in first else first["msg"]
+        raise UserError(f"{path}: {what} (not a manifest the prepare stage wrote); {FIX}") from None
     return manifest
 
 

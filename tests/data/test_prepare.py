@@ -118,8 +118,8 @@ def _mnist_files(raw, train_images=None, train_labels=None, test_images=None):
 @pytest.mark.parametrize("damage,why", [
     (lambda raw: _mnist_files(raw) or (raw / "train-images-idx3-ubyte").write_text("hello\n"), r"AssertionError"),
     (lambda raw: _mnist_files(raw, train_labels=np.arange(80) % 10), r"train: 100 images but 80 labels"),
-    (lambda raw: _mnist_files(raw, test_images=np.zeros((30, 14, 14))), r"test images of \(1, 14, 14\), train images "
-                                                                         r"of \(1, 28, 28\)"),
+    (lambda raw: _mnist_files(raw, test_images=np.zeros((30, 14, 14))),
+     r"test images of \(1, 14, 14\), train images of \(1, 28, 28\)"),
     (lambda raw: _mnist_files(raw, train_labels=np.arange(100) % 10 + (np.arange(100) == 7) * 3),
      r"train: label 10, outside the 10 classes 0..9"),
 ], ids=["not-idx", "fewer-labels", "other-shape", "label-out-of-range"])
@@ -188,6 +188,16 @@ CORRUPTIONS = {
     "a deleted split": (lambda f: (f / "val.pt").unlink(), r"val.pt: missing \(listed in .*manifest.json\)"),
     "a split file pointing outside": (_edit_manifest(lambda m: m["splits"]["val"].update(file="../val.pt")),
                                       r"manifest.json: splits.val.file: String should match pattern"),
+    # edits that keep every file's hash right: the manifest must agree with itself
+    "train and val swapped in the manifest": (
+        _edit_manifest(lambda m: m["splits"].update(train=m["splits"]["val"], val=m["splits"]["train"])),
+        r"manifest.json: splits.train.file is 'val.pt'; the train split is train.pt"),
+    "test pointing at the val split": (_edit_manifest(lambda m: m["splits"].update(test=m["splits"]["val"])),
+                                       r"manifest.json: splits.test.file is 'val.pt'"),
+    "an extra class": (_edit_manifest(lambda m: m.update(num_classes=11)),
+                       r"manifest.json: num_classes is 11, but 10 classes are listed"),
+    "another image shape": (_edit_manifest(lambda m: m.update(image_shape=[3, 8, 8])),
+                            r"manifest.json: normalization: one mean and one std per channel \(3\)"),
 }
 
 
