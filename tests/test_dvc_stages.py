@@ -52,9 +52,10 @@ def test_the_pipeline_flow_runs_every_stage_flow_after_the_stages_it_reads_from(
     for stage in STAGES:
         monkeypatch.setattr(flows.pipeline, f"{stage}_flow",
                             lambda path, stage=stage: calls.append((stage, path)) or {"stage": stage})
-    result = flows.pipeline.pipeline.fn("p.yaml")
+    params = str(ROOT / "params.yaml")  # the pipeline reads it before any stage
+    result = flows.pipeline.pipeline.fn(params)
     ran = [stage for stage, _ in calls]
-    assert sorted(ran) == sorted(STAGES) and {path for _, path in calls} == {"p.yaml"}
+    assert sorted(ran) == sorted(STAGES) and {path for _, path in calls} == {params}
     reads = {(a, b) for a in STAGES for b in STAGES if paths(STAGES[a].get("outs", [])) & paths(STAGES[b]["deps"])}
     assert reads and all(ran.index(a) < ran.index(b) for a, b in reads), (ran, sorted(reads))
     assert result == {"stage": ran[-1]}

@@ -17,7 +17,8 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ["nas", "flows", ".dvc/config", ".dvcignore", "dvc.yaml", "params.yaml", "prefect.toml", ".gitignore"]
+PROJECT_FILES = ["nas", "flows", ".dvc/config", ".dvcignore", "dvc.yaml", "params.yaml", "prefect.toml", ".gitignore",
+                 "data/.gitignore", "data/raw/README.md"]
 N_TRIALS = 4
 
 
@@ -120,3 +121,17 @@ def test_dvc_metrics_and_plots_show(repo):
     # Offline: PNG plots as images, no vega script from a CDN.
     assert "reports/search_progress.png" in html and "reports/trials.png" in html
     assert "<script" not in html and "http://" not in html and "https://" not in html
+
+
+def test_raw_files_put_in_data_root_make_the_prepare_stage_stale(repo):
+    """An offline user puts (or repairs) torchvision's files under data.root: dvc sees the prepare stage changed."""
+    path, env, _, _ = repo
+    added = path / "data" / "raw" / "MNIST" / "raw" / "train-labels-idx1-ubyte"
+    added.parent.mkdir(parents=True)
+    try:
+        added.write_bytes(b"\0" * 16)
+        status = json.loads(sh(["dvc", "status", "prepare", "--json"], path, env).stdout)
+        assert {"changed deps": {"data/raw": "modified"}} in status["prepare"]
+    finally:
+        shutil.rmtree(path / "data" / "raw" / "MNIST")
+    assert json.loads(sh(["dvc", "status", "prepare", "--json"], path, env).stdout) == {}
