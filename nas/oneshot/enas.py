@@ -115,7 +115,7 @@ class Enas(WeightSharingSearch):
         s = self.strategy
         return {"controller": {
             "model": s.controller.state_dict(), "optimizer": s.optimizer.state_dict(), "baseline": s.baseline,
-            "spread": s.spread, "rng": s.rng.bit_generator.state,
+            "spread": s.spread, "deviations": s.deviations, "rng": s.rng.bit_generator.state,
             "sampled": [(self.arch_space.encode(arch), made) for arch, made in s.sampled.items()],
         }}
 
@@ -123,6 +123,8 @@ class Enas(WeightSharingSearch):
         c, s = state["controller"], self.strategy
         s.controller.load_state_dict(c["model"])
         s.optimizer.load_state_dict(c["optimizer"])
-        s.baseline, s.spread = c["baseline"], c["spread"]
+        # A checkpoint from before the spread's bias correction: its spread as it was (None before the first score),
+        # taken as long since corrected.
+        s.baseline, s.spread, s.deviations = c["baseline"], c["spread"] or 0.0, c.get("deviations", 10**6)
         s.rng.bit_generator.state = c["rng"]
         s.sampled = {self.arch_space.decode(text): list(made) for text, made in c["sampled"]}
