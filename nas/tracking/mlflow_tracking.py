@@ -277,9 +277,9 @@ class SearchTracker:
         self.flush()
         # A search that ends has no trial running: a child run still RUNNING is an attempt whose Dask worker died
         # (Dask ran the trial again on another worker, in another run).
-        for run in self.client.search_runs([self.experiment_id], max_results=50_000, filter_string=(
-                f"tags.{MLFLOW_PARENT_RUN_ID} = '{self.parent_run_id}' and attributes.status = 'RUNNING'")):
-            self.client.set_terminated(run.info.run_id, status="KILLED")
+        for run in self.trial_runs():
+            if run.info.status == "RUNNING":
+                self.client.set_terminated(run.info.run_id, status="KILLED")
         stamp = _now_ms()
         self.client.log_batch(self.parent_run_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in metrics.items()])
         for path in artifacts:

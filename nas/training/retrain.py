@@ -42,13 +42,13 @@ def read_output(path: Path, stage: str) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{path}: not found; run the {stage} stage first (dvc repro {stage})")
     try:
-        found = json.loads(path.read_text())
+        content = json.loads(path.read_text())
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise UserError(f"{path}: not JSON ({first_line(exc)}); rerun the {stage} stage (dvc repro {stage})") from None
-    if not isinstance(found, dict):
-        raise UserError(f"{path}: holds a {type(found).__name__}, not what the {stage} stage writes; rerun it "
+    if not isinstance(content, dict):
+        raise UserError(f"{path}: holds a {type(content).__name__}, not what the {stage} stage writes; rerun it "
                         f"(dvc repro {stage})")
-    return found
+    return content
 
 
 def searched(found: dict[str, Any], how: str, path: Path = Path("models/search.json")) -> tuple[dict[str, Any], Any]:
