@@ -15,7 +15,8 @@ The ideas, each from its paper:
   only approximately function-preserving; here the split is random (proportions drawn per copy set and output
   channel, summing to 1), which breaks the symmetry and preserves the function exactly.
 * **Kernel growth** (Wei, Wang, Rui & Chen, "Network Morphism", ICML 2016, kernel-size morphing): a 3x3 kernel grows
-  to 5x5 (1x1 to 3x3) by zero padding; the padding of the layer grows with it, so its output is unchanged.
+  to 5x5 (1x1 to 3x3) by zero padding; the padding of the layer grows with it, so its output is unchanged. A kernel
+  that shrinks keeps its centre (not function-preserving: the ``Transfer`` says so).
 * **Zero-initialised additions** (Elsken, Metzen & Hutter, "Simple and Efficient Architecture Search for CNNs",
   2017, and LEMONADE 2019): an op added where there was none (NB201's ``none`` edge turned into a convolution), or
   a new skip connection, starts with its last BatchNorm's scale and shift at zero (a summed branch) or with zero
@@ -153,6 +154,9 @@ def _macro(parent_arch: MacroArch, child_arch: MacroArch, source: dict[str, torc
         elif old.dim() == 4 and old.shape[:2] == tensor.shape[:2] and old.shape[-1] < tensor.shape[-1]:
             tensor.copy_(_pad_kernel(old, tensor.shape[-1]))
             transfer.morphisms.append(f"{name}: kernel {old.shape[-1]}->{tensor.shape[-1]}")
+        elif old.dim() == 4 and old.shape[:2] == tensor.shape[:2] and old.shape[-1] > tensor.shape[-1]:
+            tensor.copy_(_crop_kernel(old, tensor.shape[-1]))  # the inverse of kernel growth, not function-preserving
+            transfer.lose(f"{name}: kernel {old.shape[-1]}->{tensor.shape[-1]}, the centre kept")
         elif old.dim() == tensor.dim():  # a width changed around it: the overlap (Net2Wider below may redo it)
             region = tuple(slice(0, min(a, b)) for a, b in zip(old.shape, tensor.shape, strict=True))
             tensor[region] = old[region]
@@ -293,3 +297,9 @@ def _pad_kernel(weight: torch.Tensor, size: int) -> torch.Tensor:
     """A k x k kernel centred in a size x size one of zeros (the layer's padding grows with it)."""
     pad = (size - weight.shape[-1]) // 2
     return nn.functional.pad(weight, (pad, pad, pad, pad))
+
+
+def _crop_kernel(weight: torch.Tensor, size: int) -> torch.Tensor:
+    """The centre size x size of a k x k kernel (the layer's padding shrinks with it, so the centre stays aligned)."""
+    cut = (weight.shape[-1] - size) // 2
+    return weight[..., cut:cut + size, cut:cut + size]

@@ -100,3 +100,16 @@ def test_a_reshaped_tensor_keeps_its_overlap_and_the_transfer_names_it() -> None
     old, new = parent.state_dict()["layers.1.op.1.weight"], child.state_dict()["layers.1.op.1.weight"]
     assert new.shape[1] < old.shape[1] and torch.equal(new, old[:, : new.shape[1]])
     assert "layers.1.op.1.weight" in str(transfer) and not transfer.preserving
+
+
+@pytest.mark.parametrize(("parent_arch", "child_arch", "name"), [
+    ("conv:k5:w1:s1 | conv:k3:w1:s1", "conv:k3:w1:s1 | conv:k3:w1:s1", "layers.0.op.1.weight"),
+    ("dil_conv:k5:w2:s2 | max_pool:k3:s1", "dil_conv:k3:w2:s2 | max_pool:k3:s1", "layers.0.op.1.weight"),
+])
+def test_a_shrunk_kernel_keeps_the_centre_of_its_parents(parent_arch: str, child_arch: str, name: str) -> None:
+    space, parent = SPACES["macro"], trained_like("macro", parent_arch)
+    child = space.build(space.decode(child_arch), NETWORK)
+    transfer = inherit(space.decode(parent_arch), parent, space.decode(child_arch), child, np.random.default_rng(0))
+    old, new = parent.state_dict()[name], child.state_dict()[name]
+    assert new.shape[-1] == 3 and torch.equal(new, old[..., 1:4, 1:4])  # centred as the padding is, not the corner
+    assert not transfer.preserving and f"{name}: kernel 5->3" in str(transfer)
