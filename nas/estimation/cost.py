@@ -44,7 +44,7 @@ def flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     as in most FLOPs tables of NAS papers. NAS-Bench-201's "FLOPs" are multiply-accumulates, half this number: the
     all-``nor_conv_3x3`` cell at C=16, N=5 on 32x32x3 counts 440.2 M here, about 220 M in the benchmark.
     """
-    device = _device_of(model)
+    device = device_of(model)
     with _inference(model), FlopCounterMode(display=False) as counter:
         model(_example(input_shape, 1, device))
     return int(counter.get_total_flops())
@@ -125,7 +125,8 @@ def _inference(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _device_of(model: nn.Module) -> torch.device:
+def device_of(model: nn.Module) -> torch.device:
+    """The device of the model's parameters (the CPU for a model without any)."""
     first = next(model.parameters(), None)
     return first.device if first is not None else torch.device("cpu")
 

@@ -136,7 +136,7 @@ def jacob_cov(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     model.zero_grad()
     out = model(x)
     out.backward(torch.ones_like(out))
-    jacobians = x.grad.reshape(len(x), -1).double().numpy()
+    jacobians = x.grad.reshape(len(x), -1).double().cpu().numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.corrcoef(jacobians)
     if not np.all(np.isfinite(corr)):
@@ -152,14 +152,14 @@ def synflow(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         for tensor in model.state_dict().values():
             tensor.abs_()
     model.zero_grad()
-    model(torch.ones((1, *x.shape[1:]), dtype=torch.float64)).sum().backward()
+    model(torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=x.device)).sum().backward()
     with torch.no_grad():
         return sum(float((m.weight * m.weight.grad).abs().sum()) for m in _layers(model) if m.weight.grad is not None)
 
 
 def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     n = len(x)
-    kernel = torch.zeros(n, n, dtype=torch.float64)
+    kernel = torch.zeros(n, n, dtype=torch.float64, device=x.device)
 
     def on_relu(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
         codes = (inputs[0] > 0).reshape(n, -1).float()
@@ -186,6 +186,11 @@ def flops(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float(cost.flops(model, x.shape[1:]))  # as the flops objective counts them: one image, values unused
 
 
+def _on_device_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    device = cost.device_of(model)
+    return x.to(device), None if y is None else y.to(device)
+
+
 def _remove_batchnorm(model: nn.Module) -> None:
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
@@ -207,10 +212,11 @@ def check_proxy(proxy: str) -> None:
 
 def score(model: nn.Module, proxy: str, x: torch.Tensor, y: torch.Tensor | None) -> float:
     """``proxy`` of ``model`` on the batch ``x`` (float images, N x C x H x W) with labels ``y`` (int64; only the
-    loss-based proxies read them). ``model`` is left unchanged: the proxy runs on a copy, in training mode."""
+    loss-based proxies read them). ``model`` is left unchanged: the proxy runs on a copy, in training mode, on the
+    model's device (the batch is moved there)."""
     check_proxy(proxy)
     copied = copy.deepcopy(model).train()
-    return PROXIES[proxy](copied, x, y)
+    return PROXIES[proxy](copied, *_on_device_of(model, x, y))
 
 
 def scores(model: nn.Module, proxies: Sequence[str], x: torch.Tensor, y: torch.Tensor | None) -> dict[str, float]:
@@ -219,6 +225,7 @@ def scores(model: nn.Module, proxies: Sequence[str], x: torch.Tensor, y: torch.T
     ``snip`` and ``fisher`` come from the same backward pass, exactly as three separate runs would give them."""
     for proxy in proxies:
         check_proxy(proxy)
+    x, y = _on_device_of(model, x, y)
     out: dict[str, float] = {}
     for proxy in proxies:
         if proxy not in out:

@@ -226,3 +226,11 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, a
 def test_user_error_for_a_dataset_batch_larger_than_the_dataset():
     with pytest.raises(UserError, match="digits: 1797 images"):
         image_batch("digits", 5000)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_every_proxy_scores_a_model_on_the_gpu_from_a_cpu_batch_as_on_the_cpu():
+    model, (x, y) = _model(ALL_CONV), _batch()
+    on_cpu = scores(model, list(PROXIES), x, y)
+    on_gpu = scores(model.cuda(), list(PROXIES), x, y)
+    assert on_gpu == {proxy: pytest.approx(value, rel=1e-3, abs=1e-6) for proxy, value in on_cpu.items()}
