@@ -12,8 +12,8 @@ time, so a rerun, or a run after an interruption, trains only what is missing.
    "the last accuracy observed is the final one"; also the bias and how often the truth lies within mean +- 2 std.
 2. Pruning: a random search's proposals do not depend on the results, so a random search with the curve pruner
    evaluates exactly the recorded curves in the recorded order, and stops each where the pruner would: replaying them
-   through the pruner's own rule (``nas.search.pruners.curve_stop``, with one worker: each trial sees all the trials
-   before it) is that search. It counts the epochs trained with and without the pruner (``speedup``: their ratio) and
+   through the pruner's own rule (``nas.search.pruners.curve_stop``), trial k judged against the trials 0 .. k - lag
+   as the pruner judges it (``--lag``, params.yaml's ``search.lag``; 1: every trial before it), is that search. It counts the epochs trained with and without the pruner (``speedup``: their ratio) and
    the best final accuracy each finds (``acc_delta``: pruned minus plain, in percentage points). Since the order of
    the proposals decides when the incumbent appears, the same is repeated over ``--orders`` random orders of the
    architectures (the searches of other seeds): mean speed-up and how often the pruned search still finds the best.
@@ -132,20 +132,24 @@ def prediction(curves_: list[list[float]], first: int, epochs: int) -> dict[str,
             "mae_last": float(np.abs(last - truth).mean()), "rho_last": float(spearmanr(last, truth)[0])}
 
 
-def replay(curves_: list[list[float]], epochs: int, min_epochs: int, threshold: float, predict) -> dict[str, Any]:
-    """A random search with the curve pruner over ``curves_`` in this order: epochs trained, best final accuracy."""
-    finals: list[float] = []
+def replay(curves_: list[list[float]], epochs: int, min_epochs: int, threshold: float, predict,
+           lag: int = 1) -> dict[str, Any]:
+    """A random search with the curve pruner over ``curves_`` in this order, trial k judged against the trials
+    0 .. k - lag (``search.lag``, as ``nas.search.pruners`` does): epochs trained, best final accuracy."""
+    finals: list[float | None] = []  # per trial: its final accuracy, None when pruned
     trained, pruned = 0, []
-    for curve in curves_:
+    for k, curve in enumerate(curves_):
+        seen = [f for f in finals[:max(0, k - lag + 1)] if f is not None]
         for step in range(1, epochs):
-            if curve_stop(curve[:step], finals, epochs, min_epochs, threshold, predict) is not None:
+            if curve_stop(curve[:step], seen, epochs, min_epochs, threshold, predict) is not None:
                 trained += step
                 pruned.append(step)
+                finals.append(None)
                 break
         else:
             trained += epochs
             finals.append(curve[epochs - 1])
-    return {"epochs": trained, "best": max(finals), "pruned": pruned}
+    return {"epochs": trained, "best": max(f for f in finals if f is not None), "pruned": pruned}
 
 
 def main() -> None:
@@ -158,6 +162,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-epochs", type=int, default=1, help="the pruner's min_epochs (params.yaml's default)")
     parser.add_argument("--threshold", type=float, default=0.05, help="search.curve_threshold")
+    parser.add_argument("--lag", type=int, default=Params().search.lag,
+                        help="search.lag: trial k is judged against trials 0..k-lag (params.yaml's default)")
     parser.add_argument("--orders", type=int, default=200, help="random orders of the architectures to replay")
     parser.add_argument("--digits-archs", type=int, default=5)
     args = parser.parse_args()
@@ -190,13 +196,13 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     orders = [list(rng.permutation(len(curves_))) for _ in range(args.orders)]
     print(f"\npruned random search, {plain_epochs} epochs and best final {plain_best:.4f} without the pruner; "
-          f"threshold {args.threshold:g}; speed-up = epochs without / with; over {args.orders} random orders too")
+          f"threshold {args.threshold:g}, lag {args.lag}; speed-up = epochs without / with; over {args.orders} random orders too")
     print(f"{'min_epochs':>10} {'epochs':>6} {'speed-up':>8} {'pruned at':<32} {'best':>6} {'delta pp':>8} | "
           f"{'orders: speed-up':>16} {'best kept':>9} {'mean loss pp':>12}")
     results = {}
     for min_epochs in sorted({args.min_epochs, 3, 4, 6, 8} - {e for e in (8,) if e >= args.epochs}):
-        run = replay(curves_, args.epochs, min_epochs, args.threshold, cached)
-        again = [replay([curves_[i] for i in order], args.epochs, min_epochs, args.threshold, cached)
+        run = replay(curves_, args.epochs, min_epochs, args.threshold, cached, args.lag)
+        again = [replay([curves_[i] for i in order], args.epochs, min_epochs, args.threshold, cached, args.lag)
                  for order in orders]
         results[min_epochs] = run | {"kept": float(np.mean([o["best"] == plain_best for o in again]))}
         print(f"{min_epochs:>10} {run['epochs']:>6} {plain_epochs / run['epochs']:>7.2f}x "
@@ -221,7 +227,7 @@ def main() -> None:
           f"digits_epoch_s={epoch_s:.3f} mae_3_last={predicted[3]['mae_last']:.4f} "
           f"mae_6_last={predicted[6]['mae_last']:.4f} rho_3_last={predicted[3]['rho_last']:.3f} "
           f"rho_6_last={predicted[6]['rho_last']:.3f} min_epochs={args.min_epochs} best_kept={run['kept']:.2f} "
-          f"speedup_equal={speedup_equal:.2f} equal_from_epoch={equal}")
+          f"speedup_equal={speedup_equal:.2f} equal_from_epoch={equal} lag={args.lag}")
 
 
 if __name__ == "__main__":

@@ -292,7 +292,11 @@ class SearchParams(TrainParams):
         return out
 
     def search_defaults(self) -> dict[str, Any]:
-        """Strategy options whose default comes from the search's own keys: BOHB's budgets are its epochs."""
+        """Strategy options whose default comes from the search's own keys: BOHB's budgets are its epochs; a
+        warm-started local search evaluates the whole warm list before its first walk (``initial``), which then
+        starts from the best of it with every neighbour to visit, as Abdelfattah et al.'s warm-up does."""
+        if self.strategy == "local_search" and self.zero_cost_warmup:
+            return {"initial": self.zero_cost_warmup.top_k}
         if self.strategy != "bohb":
             return {}
         return {"min_budget": float(self.min_epochs), "max_budget": float(self.trained_epochs),

@@ -436,3 +436,13 @@ def test_a_data_error_inside_the_flow_is_one_line_and_exit_2(tmp_path, prefect_a
     assert errors == ["error: dataset cifar10: files not found in data/raw/cifar-10-batches-py; put them there or "
                       "set data.download: true"]
     assert not (work / "data" / "prepared").exists()
+
+
+def test_a_warm_started_local_search_evaluates_the_whole_warm_list_before_its_first_walk() -> None:
+    warm = {"zero_cost_warmup": {"pool": 50, "top_k": 7}}
+    assert Params.model_validate({"search": {"strategy": "local_search", **warm}}).search.search_defaults() == {
+        "initial": 7}
+    assert Params.model_validate({"search": {"strategy": "local_search"}}).search.search_defaults() == {}
+    assert Params.model_validate({"search": {"strategy": "regularized_evolution", **warm}}).search.search_defaults() == {}
+    chosen = Params.model_validate({"search": {"strategy": "local_search", "strategy_options": {"initial": 2}, **warm}})
+    assert {**chosen.search.search_defaults(), **chosen.search.strategy_options} == {"initial": 2}  # as the stage merges

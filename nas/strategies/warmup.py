@@ -8,10 +8,11 @@ warm architectures as its own. After that the wrapper is the inner strategy. Its
 strategy's (the warm asks are replayed too).
 
 Where the inner strategy's first proposals are random samples, the warm architectures take their place: regularized
-evolution's first ``population_size``; local search's ``initial``, whose best starts the first walk. Give local search
-``initial=len(archs)`` so its walk starts from the best warm architecture with all its neighbours to visit (with
+evolution's first ``population_size``; local search's ``initial``, whose best starts the first walk. Local search
+needs ``initial=len(archs)`` so its walk starts from the best warm architecture with all its neighbours to visit (with
 ``initial=1`` it hill-climbs through the warm list and also ends at the best of it, but each warm ask after the first
-takes the neighbour it consumed from its queue).
+takes the neighbour it consumed from its queue); the search stage makes that the default
+(``SearchParams.search_defaults``).
 
     >>> import numpy as np
     >>> from nas.spaces import SPACES
