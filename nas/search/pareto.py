@@ -77,8 +77,15 @@ def knee(cost: np.ndarray) -> int:
     scaled = (front - low) / np.where(high > low, high - low, 1.0)
     if len(on_front) <= 2 or cost.shape[1] == 1:
         return int(on_front[np.argmin(front[:, 0])])
-    # Distance below the hyperplane through the unit points (sum of scaled costs = 1): the larger, the kneeier.
-    return int(on_front[np.argmax((1.0 - scaled.sum(axis=1)) / np.sqrt(cost.shape[1]))])
+    # The extreme of objective j: the member best in it (of those, the best in the rest). The plane n . x = 1 through
+    # the extremes; with two objectives they are (0, 1) and (1, 0) and it is x + y = 1. Where the extremes do not span
+    # a plane (one member extreme in two objectives), the plane through the unit points.
+    extremes = scaled[[np.lexsort((scaled.sum(axis=1), scaled[:, j]))[0] for j in range(cost.shape[1])]]
+    normal = np.linalg.lstsq(extremes, np.ones(len(extremes)), rcond=None)[0]
+    if not np.allclose(extremes @ normal, 1.0) or np.linalg.matrix_rank(extremes) < len(extremes):
+        normal = np.ones(cost.shape[1])
+    # Distance below the plane (towards the ideal point, the origin): the larger, the kneeier.
+    return int(on_front[np.argmax((1.0 - scaled @ normal) / np.linalg.norm(normal))])
 
 
 def hypervolume_history(cost: np.ndarray, reference: np.ndarray) -> list[float]:

@@ -136,3 +136,15 @@ def test_the_best_of_a_multi_objective_search_is_on_the_front():
     trials = [trial(0, 0.5, 0.01), trial(1, 0.97, 0.031), trial(2, 0.97, 0.023), trial(3, 0.99, 0.001, False)]
     assert pareto.best_of(trials, objectives).number == 2
     assert pareto.best_of(trials[:2], {"val_accuracy": "maximize"}).number == 1
+
+
+def test_the_knee_of_a_three_objective_front_is_below_the_plane_through_its_extremes():
+    """Three objectives: the plane through the extremes is not the plane through the unit points (sum = 1), below
+    which no member of this front lies; the knee is the member farthest below the former, not an extreme."""
+    front = [(0.95, 3.0, 300e3), (0.60, 1.0, 60e3), (0.63, 1.2, 50e3), (0.85, 1.8, 170e3)]
+    directions = ["maximize", "minimize", "minimize"]
+    assert pareto.knee(pareto.costs(front, directions)) == 3
+    found = _found(front, {"val_accuracy": "maximize", "latency_ms": "minimize", "params": "minimize"})
+    assert select(found, "knee")["number"] == 3
+    # One member extreme in two objectives: no plane through the extremes, the unit plane's knee.
+    assert pareto.knee(pareto.costs([(0.9, 1.0, 3.0), (0.5, 3.0, 1.0), (0.8, 1.5, 1.6)], directions)) == 2
