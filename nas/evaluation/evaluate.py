@@ -150,7 +150,7 @@ def evaluate(params: Params, report: Callable[[str], None] = print) -> dict[str,
     registered = retrained["mlflow"]
     uri = tracking_uri(params.tracking.uri)
     champion = promote_champion(uri, registered["registered_model"], registered["version"], metrics["dataset"],
-                                metrics["test_accuracy"])
+                                metrics["test_accuracy"], ckpt["manifest"]["splits"]["test"]["sha256"])
     report_md = write_report(REPORT_MD, manifest=ckpt["manifest"], found=found, retrained=retrained, metrics=metrics,
                              top=top_trials(trials), champion=champion,
                              generations=found.get("generations"))

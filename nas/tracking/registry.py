@@ -38,6 +38,7 @@ from nas.tracking.mlflow_tracking import (
     run_tags,
 )
 
+TEST_SPLIT_TAG = "test_split_sha256"  # on each registered version: the test images its accuracy was measured on
 CHAMPION = "champion"
 
 
@@ -121,20 +122,28 @@ def register_model(uri: str, run_id: str, model: torch.nn.Module, input_example:
     return version
 
 
-def promote_champion(uri: str, name: str, version: str, dataset: str, accuracy: float) -> str:
-    """Record ``accuracy`` and ``dataset`` on version ``version`` of ``name``, and move ``@champion`` to it when no
-    champion exists or the champion, on the same dataset, has a lower test accuracy. Returns the version that is
-    champion afterwards."""
+def promote_champion(uri: str, name: str, version: str, dataset: str, accuracy: float, test_split: str = "") -> str:
+    """Record ``accuracy``, ``dataset`` and ``test_split`` (the test split's SHA-256) on version ``version`` of
+    ``name``, and move ``@champion`` to it when no champion exists or the champion, measured on the same test images,
+    has a lower test accuracy. Returns the version that is champion afterwards.
+
+    Accuracies on different test images are not comparable (another data seed or test fraction draws another test
+    split of the same dataset), so a champion measured on others stays; one registered before the split was recorded
+    is compared by its dataset alone."""
     client = MlflowClient(tracking_uri=uri)
     client.set_model_version_tag(name, version, "test_accuracy", str(accuracy))
     client.set_model_version_tag(name, version, "dataset", dataset)
+    if test_split:
+        client.set_model_version_tag(name, version, TEST_SPLIT_TAG, test_split)
     try:
         champion = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         champion = None
-    if champion is not None and (champion.tags.get("dataset") != dataset
-                                 or float(champion.tags.get("test_accuracy", "nan")) >= accuracy):
-        return str(champion.version)  # a champion of another dataset is not comparable: it stays
+    if champion is not None:
+        theirs = champion.tags.get(TEST_SPLIT_TAG)
+        comparable = champion.tags.get("dataset") == dataset and (theirs is None or theirs == test_split)
+        if not comparable or float(champion.tags.get("test_accuracy", "nan")) >= accuracy:
+            return str(champion.version)  # a champion measured on other test images is not comparable: it stays
     client.set_registered_model_alias(name, CHAMPION, version)
     return str(version)
 

@@ -1,5 +1,5 @@
 """The retrain run and the registry on a real SQLite store: a registered model carries its metadata and lineage,
-loads back, and ``@champion`` moves only to a better model on the same dataset."""
+loads back, and ``@champion`` moves only to a better model on the same test images."""
 
 import numpy as np
 import pytest
@@ -10,21 +10,24 @@ from nas.errors import UserError
 from nas.tracking import RetrainRun, SearchTracker, load_model, promote_champion, register_model
 
 
-def test_champion_moves_only_to_a_better_model_on_the_same_dataset(mlflow_uri):
+def test_champion_moves_only_to_a_better_model_on_the_same_test_images(mlflow_uri):
     client = MlflowClient(mlflow_uri)
     experiment_id = client.create_experiment("models")
-    models = [torch.nn.Linear(2, 2) for _ in range(4)]
+    models = [torch.nn.Linear(2, 2) for _ in range(5)]
     example = np.zeros((2, 2), dtype=np.float32)  # batch > 1: dynamic batch
-    v1, v2, v3, v4 = (register_model(mlflow_uri, client.create_run(experiment_id).info.run_id, model, example, {}, "m")
-                      .version for model in models)
-    assert promote_champion(mlflow_uri, "m", v1, "digits", 0.95) == v1  # no champion yet
-    assert promote_champion(mlflow_uri, "m", v2, "digits", 0.94) == v1  # worse: stays
-    assert promote_champion(mlflow_uri, "m", v3, "mnist5k", 0.99) == v1  # another dataset: not comparable
-    assert promote_champion(mlflow_uri, "m", v4, "digits", 0.97) == v4  # better: moves
+    v1, v2, v3, v5, v4 = (register_model(mlflow_uri, client.create_run(experiment_id).info.run_id, model, example, {},
+                                         "m").version for model in models)
+    assert promote_champion(mlflow_uri, "m", v1, "digits", 0.95, "split-a") == v1  # no champion yet
+    assert promote_champion(mlflow_uri, "m", v2, "digits", 0.94, "split-a") == v1  # worse: stays
+    assert promote_champion(mlflow_uri, "m", v3, "mnist5k", 0.99, "split-m") == v1  # another dataset: not comparable
+    # The same dataset split with another seed: other (here easier) test images, not comparable either
+    assert promote_champion(mlflow_uri, "m", v5, "digits", 0.99, "split-b") == v1
+    assert client.get_model_version("m", v5).tags["test_split_sha256"] == "split-b"
+    assert promote_champion(mlflow_uri, "m", v4, "digits", 0.97, "split-a") == v4  # better: moves
     assert str(client.get_model_version_by_alias("m", "champion").version) == v4
     loaded, _ = load_model("models:/m@champion", mlflow_uri)
     x = torch.randn(3, 2)
-    assert torch.allclose(loaded(x), models[3](x))
+    assert torch.allclose(loaded(x), models[4](x))
 
 
 def test_retrain_run_under_the_search_registers_a_model_with_metadata_and_lineage(mlflow_uri):
@@ -61,3 +64,12 @@ def test_a_failed_retrain_run_says_why(mlflow_uri):
 def test_a_model_that_is_not_there_is_a_user_error(mlflow_uri):
     with pytest.raises(UserError, match=r"^--model models:/nothing/1: cannot load it \("):
         load_model("models:/nothing/1", mlflow_uri)
+
+
+def test_a_champion_registered_before_the_test_split_was_recorded_is_compared_by_its_dataset(mlflow_uri):
+    client = MlflowClient(mlflow_uri)
+    experiment_id = client.create_experiment("models")
+    v1, v2 = (register_model(mlflow_uri, client.create_run(experiment_id).info.run_id, torch.nn.Linear(2, 2),
+                             np.zeros((2, 2), dtype=np.float32), {}, "m").version for _ in range(2))
+    assert promote_champion(mlflow_uri, "m", v1, "digits", 0.95) == v1  # as an older evaluate recorded it
+    assert promote_champion(mlflow_uri, "m", v2, "digits", 0.96, "split-a") == v2
