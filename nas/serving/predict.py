@@ -78,8 +78,22 @@ def read_inputs(paths: list[str]) -> list[tuple[str, np.ndarray | Image]]:
             image.load()  # decode now: a truncated file fails here, not after the model is loaded
         except (UnidentifiedImageError, OSError):
             raise UserError(f"--input {name}: not an image file or .npy array") from None
-        inputs.append((name, image))
+        inputs.append((name, _eight_bit(name, image)))
     return inputs
+
+
+def _eight_bit(name: str, image: Image) -> Image:
+    """``image`` with 8-bit channels: a 16-bit grayscale one scaled to 0..255 (PIL's ``convert`` would clip every
+    value above 255 to white); a 32-bit integer or float one, whose range PIL does not know, is refused."""
+    from PIL import Image
+
+    if image.mode.startswith("I;16"):
+        wide = np.asarray(image, dtype=np.uint32)
+        return Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
+    if image.mode in ("I", "F"):
+        raise UserError(f"--input {name}: a 32-bit {'float' if image.mode == 'F' else 'integer'} image, whose "
+                        "range is unknown; save it with 8 or 16 bits per channel, or as a .npy array of 0..255")
+    return image
 
 
 def to_batch(inputs: list[tuple[str, np.ndarray | Image]], image_shape: list[int]) -> tuple[torch.Tensor, list[str]]:

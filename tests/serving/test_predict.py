@@ -80,6 +80,8 @@ def _npy(array):
     (lambda d: (d / "x.npy").write_text("not numpy") and "x.npy", "--input x.npy: not a readable .npy array"),
     (lambda d: np.savez(d / "x.npy", a=np.zeros(2)) or "x.npy.npz", "--input x.npy.npz: not an image file"),
     (lambda d: (d / "x.png").write_bytes(_noise_png()[:70]) and "x.png", "--input x.png: not an image file"),
+    (lambda d: Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(d / "x.tiff") or "x.tiff",
+     "--input x.tiff: a 32-bit float image, whose range is unknown; save it with 8 or 16 bits per channel"),
 ])
 def test_bad_inputs_are_one_line_exit_2_and_change_nothing(registered, capsys, tmp_path, monkeypatch, make, message):
     uri, _, _ = registered
@@ -172,3 +174,17 @@ def test_exported_onnx_matches_pytorch_on_held_out_images(prepared_digits, tmp_p
     with torch.no_grad():
         np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0], model(x).numpy(),
                                    rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_16_bit_png_is_scaled_to_the_8_bit_pixels_it_holds(tmp_path, channels):
+    """PIL's convert clips 16-bit values above 255 to white; a 16-bit PNG of an 8-bit image must read as that image."""
+    from nas.serving.predict import load_images
+
+    eight = np.random.default_rng(0).integers(0, 256, (8, 8), dtype=np.uint8)
+    Image.fromarray(eight).save(tmp_path / "8.png")
+    Image.fromarray(eight.astype(np.uint16) * 257).save(tmp_path / "16.png")  # 255 -> 65535
+    assert Image.open(tmp_path / "16.png").mode == "I;16"
+    batch, _ = load_images([str(tmp_path / "16.png"), str(tmp_path / "8.png")], [channels, 8, 8])
+    assert batch.dtype == torch.uint8 and torch.equal(batch[0], batch[1])
+    assert torch.equal(batch[1, 0], torch.from_numpy(eight))
