@@ -24,7 +24,7 @@ from nas.search import pareto
 def write_search_reports(study: optuna.Study, trials: Sequence[Any], title: str, folder: Path,
                          selected: int | None = None, reference: dict[str, float] | None = None) -> list[Path]:
     """``trials.csv`` (one row per completed trial), ``search_progress.csv`` (best so far) and their plots
-    ``trials.png`` and ``search_progress.png``; for a multi-objective search also ``pareto_front.png`` (every trial,
+    ``trials.png`` and ``search_progress.png`` (the trials within ``search.constraints``: the others were not trained); for a multi-objective search also ``pareto_front.png`` (every trial,
     the front, the retrained one starred) and ``hypervolume.png`` (after each trial).
 
     Args:
@@ -51,13 +51,15 @@ def write_search_reports(study: optuna.Study, trials: Sequence[Any], title: str,
                 table[name] = [t.values[name] for t in trials]
         table["feasible"] = [t.feasible for t in trials]
     table.to_csv(folder / "trials.csv", index=False)
-    progress = pd.DataFrame({"trial": table["number"], "best_val_accuracy": table["val_accuracy"].cummax()})
+    # A trial that breaks a constraint before training was never trained: its accuracy of 0 is no result.
+    trained = table[[t.feasible for t in trials]]
+    progress = pd.DataFrame({"trial": trained["number"], "best_val_accuracy": trained["val_accuracy"].cummax()})
     progress.to_csv(folder / "search_progress.csv", index=False)
     files = [
         folder / "trials.csv",
         folder / "search_progress.csv",
         search_progress_plot(study, folder / "search_progress.png", title),
-        trials_plot(table["number"].tolist(), table["val_accuracy"].tolist(), table["seconds"].tolist(),
+        trials_plot(trained["number"].tolist(), trained["val_accuracy"].tolist(), trained["seconds"].tolist(),
                     folder / "trials.png", title),
     ]
     if multi and trials:
@@ -102,8 +104,9 @@ def _oneshot_reports(study: optuna.Study, folder: Path, title: str) -> list[Path
 
 
 def top_trials(trials: Sequence[Any], k: int = 10) -> list[dict[str, Any]]:
-    """The ``k`` completed trials of highest val accuracy, best first, as table rows."""
-    best = sorted(trials, key=lambda t: t.val_accuracy, reverse=True)[:k]
+    """The ``k`` completed trials of highest val accuracy, best first, as table rows (trials outside
+    ``search.constraints`` were not trained: they are left out)."""
+    best = sorted((t for t in trials if t.feasible), key=lambda t: t.val_accuracy, reverse=True)[:k]
     return [{"trial": t.number, "val_accuracy": round(t.val_accuracy, 4), "seconds": round(t.seconds, 1),
              "arch": t.arch} for t in best]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import optuna
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
@@ -14,7 +15,7 @@ from optuna.trial import TrialState
 from nas.config import Params
 from nas.errors import UserError
 from nas.estimation.cost import count_params
-from nas.reports import write_search_reports
+from nas.reports import top_trials, write_search_reports
 from nas.search import TrialRecord, pareto, records
 from nas.search.stage import SEARCH_JSON, CostMeasure, search
 from nas.spaces import SPACES, NetworkConfig
@@ -26,7 +27,7 @@ def test_a_constrained_two_objective_search_with_pruning(prepared_digits, mlflow
     params = Params.model_validate({
         "data": {"out": str(prepared_digits)},
         "search": {"strategy": "mo_re", "strategy_options": {"population_size": 4, "sample_size": 2},
-                   "objectives": ["val_accuracy", {"params": "minimize"}], "constraints": {"params": 60000.0},
+                   "objectives": ["val_accuracy", {"params": "minimize"}], "constraints": {"params": 31000.0},
                    "pruner": "successive_halving", "min_epochs": 1, "max_epochs": 3, "n_trials": 10, "lag": 1,
                    "channels": 4, "batch_size": 256, "storage": storage},
         "retrain": {"channels": 8, "cells_per_stage": 1, "select": "knee"},
@@ -42,15 +43,15 @@ def test_a_constrained_two_objective_search_with_pruning(prepared_digits, mlflow
     for trial in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)):
         deployed = space.build(space.decode(trial.user_attrs["arch"]), NetworkConfig(8, 1, 1, 10))
         assert trial.user_attrs["costs"]["params"] == count_params(deployed)
-        assert ("infeasible" in trial.user_attrs) == (count_params(deployed) > 60000)
+        assert ("infeasible" in trial.user_attrs) == (count_params(deployed) > 31000)
         if "infeasible" in trial.user_attrs:
             assert not trial.intermediate_values and f"params {count_params(deployed):.4g} breaks" in " ".join(lines)
 
     trials = records(study)
     front = pareto.front_of(trials, summary["objectives"])
     assert [m["number"] for m in summary["front"]] == [t.number for t in front] and front
-    assert all(t.feasible and t.values["params"] <= 60000 for t in front)
-    assert summary["reference_point"] == {"val_accuracy": 0.0, "params": 60000.0}  # the bound is the reference
+    assert all(t.feasible and t.values["params"] <= 31000 for t in front)
+    assert summary["reference_point"] == {"val_accuracy": 0.0, "params": 31000.0}  # the bound is the reference
 
     client = MlflowClient(mlflow_uri)
     history = client.get_metric_history(summary["mlflow"]["parent_run_id"], "hypervolume")
@@ -64,6 +65,13 @@ def test_a_constrained_two_objective_search_with_pruning(prepared_digits, mlflow
     files = write_search_reports(study, trials, "mo", tmp_path / "reports", selected=chosen["number"],
                                  reference=summary["reference_point"])
     assert {f.name for f in files} >= {"pareto_front.png", "hypervolume.png"}
+    # Trials outside the constraint were never trained: listed as infeasible, but not ranked or plotted as 0 accuracy
+    untrained = {t.number for t in trials if not t.feasible}
+    assert untrained, "the search should have met the constraint"
+    listed = pd.read_csv(tmp_path / "reports" / "trials.csv")
+    assert set(listed.loc[~listed["feasible"], "number"]) == untrained
+    assert untrained.isdisjoint(pd.read_csv(tmp_path / "reports" / "search_progress.csv")["trial"])
+    assert untrained.isdisjoint(row["trial"] for row in top_trials(trials))
 
 
 def test_ehvi_screens_candidates_by_the_parameters_the_retrained_network_will_have(prepared_digits, mlflow_uri,
