@@ -328,7 +328,7 @@ def hypervolume_plot(history: Sequence[float], path: str | Path, *, reference: S
     ax.set_xlabel("trials" if numbers is None else "trial number")
     ax.set_ylabel("hypervolume")
     where = f"reference point {tuple(round(float(r), 6) for r in reference)}" if reference is not None else ""
-    ax.set_title(title or "Hypervolume of the front, trial by trial" + (f"\n{where}" if where else ""), fontsize=10)
+    ax.set_title((title or "Hypervolume of the front, trial by trial") + (f"\n{where}" if where else ""), fontsize=10)
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()

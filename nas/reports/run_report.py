@@ -66,15 +66,18 @@ def write_report(path: Path, *, manifest: dict[str, Any], found: dict[str, Any],
         "",
         "| trial | val accuracy | seconds | architecture |",
         "|---|---|---|---|",
-        # NB201 strings contain "|", which ends a table cell even inside code: escaped.
-        *(f"| {r['trial']} | {r['val_accuracy']:.4f} | {r['seconds']:.1f} | `{r['arch'].replace('|', chr(92) + '|')}` |"
-          for r in top),
+        *(f"| {r['trial']} | {r['val_accuracy']:.4f} | {r['seconds']:.1f} | {_code_cell(r['arch'])} |" for r in top),
         "",
         "Reproduce: `dvc repro` with this `params.yaml` and the same git commit.",
         "",
     ]
     path.write_text("\n".join(lines))
     return path
+
+
+def _code_cell(text: str) -> str:
+    """``text`` as code in a table cell: NB201 strings contain "|", which ends a cell even inside code, so escaped."""
+    return "`" + text.replace("|", "\\|") + "`"
 
 
 def without_images(markdown: str) -> str:
@@ -87,7 +90,7 @@ def _oneshot_lines(found: dict[str, Any]) -> list[str]:
     """A one-shot search: the architecture derived after each supernet epoch."""
     if not found.get("oneshot", {}).get("derived"):  # weight sharing derives nothing: its best trial is retrained
         return []
-    rows = [f"| {d['epoch']} | {d['val_accuracy']:.4f} | `{d['arch'].replace('|', chr(92) + '|')}` |"
+    rows = [f"| {d['epoch']} | {d['val_accuracy']:.4f} | {_code_cell(d['arch'])} |"
             for d in found["oneshot"]["derived"]]
     return [
         "## One-shot search",
@@ -109,8 +112,8 @@ def _pareto_lines(found: dict[str, Any], retrained: dict[str, Any]) -> list[str]
     objectives = found.get("objectives") or {}
     if len(objectives) < 2:
         return []
-    rows = [f"| {m['number']} | " + " | ".join(f"{m['values'][n]:.4g}" for n in objectives) + f" | `{m['arch']}` |"
-            for m in found["front"]]
+    rows = [f"| {m['number']} | " + " | ".join(f"{m['values'][n]:.4g}" for n in objectives)
+            + f" | {_code_cell(m['arch'])} |" for m in found["front"]]
     return [
         "## Pareto front",
         (f"- objectives: {', '.join(f'{n} ({d})' for n, d in objectives.items())}; {len(found['front'])} trial(s) "

@@ -111,10 +111,12 @@ def test_hypervolume_after_each_trial(tmp_path, saved):
     assert found.get_drawstyle() == "steps-post"
     assert list(optimum.get_ydata()) == [2.0, 2.0]
     assert "reference point (0.0, 2.0)" in ax.get_title()
+    hypervolume_plot(history, tmp_path / "hv1.png", reference=reference, title="mo_re on nb201 / digits")
+    assert saved[1].axes[0].get_title() == "mo_re on nb201 / digits\nreference point (0.0, 2.0)"  # kept with a title
     assert "after trial 5" in found.get_label()
 
     hypervolume_plot(history, tmp_path / "hv2.png", numbers=[0, 2, 3, 6, 7])  # trials 1, 4 and 5 were pruned
-    [ax] = saved[1].axes
+    [ax] = saved[2].axes
     assert ax.get_lines()[0].get_xdata().tolist() == [0, 2, 3, 6, 7] and ax.get_xlabel() == "trial number"
     assert "after trial 7" in ax.get_lines()[0].get_label()
 

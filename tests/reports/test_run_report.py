@@ -42,3 +42,16 @@ def test_a_one_shot_search_has_its_epochs_on_the_search_run_not_child_runs(tmp_p
     text = _report(tmp_path, found, {"arch": "a", "trial_number": 1, "select": "best"})
     assert "search run `abc` (each supernet epoch as its metrics and artifacts)" in text
     assert "child run" not in text and "budget used: 2 completed trials\n" in text
+
+
+def test_an_nb201_architecture_in_the_pareto_table_keeps_the_table_s_columns(tmp_path):
+    arch = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|avg_pool_3x3~2|"
+    objectives = {"val_accuracy": "maximize", "params_m": "minimize"}
+    front = [{"number": 1, "arch": arch, "values": {"val_accuracy": 0.9, "params_m": 0.02}}]
+    found = {"strategy": "mo_re", "space": "nb201", "study_name": "s", "storage": "sqlite:///optuna.db",
+             "n_trials": 1, "best": {**front[0], "val_accuracy": 0.9}, "objectives": objectives, "front": front,
+             "hypervolume": 0.01, "reference_point": {"val_accuracy": 0.0, "params_m": 0.03}}
+    text = _report(tmp_path, found, {"arch": arch, "trial_number": 1, "select": "best"})
+    header = text.index("| trial | val_accuracy | params_m | arch |")
+    row = text[header:].splitlines()[2]
+    assert row.startswith("| 1 | 0.9 | 0.02 | `") and row.replace("\\|", "").count("|") == 5  # 4 cells, not 14
