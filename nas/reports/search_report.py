@@ -21,11 +21,17 @@ from nas.reports.plots import (
 from nas.search import pareto
 
 
+# Written only for the searches they describe (multi-objective; one-shot), so not DVC outputs: `dvc plots show`
+# shows them when named (`dvc plots show reports/*.png`).
+SEARCH_KIND_PLOTS = frozenset({"pareto_front.png", "hypervolume.png", "alphas.png", "oneshot_epochs.png"})
+
+
 def write_search_reports(study: optuna.Study, trials: Sequence[Any], title: str, folder: Path,
                          selected: int | None = None, reference: dict[str, float] | None = None) -> list[Path]:
     """``trials.csv`` (one row per completed trial), ``search_progress.csv`` (best so far) and their plots
     ``trials.png`` and ``search_progress.png`` (the trials within ``search.constraints``: the others were not trained); for a multi-objective search also ``pareto_front.png`` (every trial,
-    the front, the retrained one starred) and ``hypervolume.png`` (after each trial).
+    the front, the retrained one starred) and ``hypervolume.png`` (after each trial); for a one-shot search
+    ``alphas.png`` and ``oneshot_epochs.png``. Those of ``SEARCH_KIND_PLOTS`` this search does not have are removed.
 
     Args:
         study: the search's Optuna study.
@@ -74,6 +80,8 @@ def write_search_reports(study: optuna.Study, trials: Sequence[Any], title: str,
         files.append(hypervolume_plot(history, folder / "hypervolume.png", reference=list(reference.values()),
                                       numbers=numbers, title=title))
     files += _oneshot_reports(study, folder, title)
+    for name in SEARCH_KIND_PLOTS - {f.name for f in files}:  # an earlier search's, which would pass for this one's
+        (folder / name).unlink(missing_ok=True)
     return files
 
 

@@ -80,7 +80,10 @@ def test_search_reports_from_the_study(tmp_path):
         study.add_trial(optuna.trial.create_trial(value=accuracy,
                                                   user_attrs={"arch": f"a{number}", "seconds": seconds}))
     style = dict(plt.rcParams)
+    for stale in ("pareto_front.png", "hypervolume.png", "alphas.png"):  # an earlier multi-objective or one-shot run's
+        (tmp_path / stale).write_bytes(b"png")
     files = write_search_reports(study, records(study), "random on nb201 / digits", tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["search_progress.png", "trials.png"]
     assert dict(plt.rcParams) == style  # Optuna's plot switches to the ggplot style: it must not stay for later plots
     assert [f.name for f in files] == ["trials.csv", "search_progress.csv", "search_progress.png", "trials.png"]
     assert pd.read_csv(tmp_path / "search_progress.csv")["best_val_accuracy"].tolist() == [0.5, 0.7, 0.7]
