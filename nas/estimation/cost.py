@@ -15,8 +15,10 @@ example, without the batch dimension, e.g. ``(3, 32, 32)``.
 from __future__ import annotations
 
 import copy
+import platform
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -48,6 +50,22 @@ def flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     with _inference(model), FlopCounterMode(display=False) as counter:
         model(_example(input_shape, 1, device))
     return int(counter.get_total_flops())
+
+
+def device_name(device: str) -> str:
+    """The hardware ``device`` names, as latencies measured on it depend on it: ``"cpu: <model>"`` (Linux's
+    /proc/cpuinfo, else ``platform.processor()``), ``"cuda: <GPU name>"``, or the device itself."""
+    target = torch.device(device)
+    if target.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(target)}"
+    if target.type != "cpu":
+        return str(target)
+    try:
+        models = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")]
+    except OSError:
+        models = []
+    return f"cpu: {models[0] if models else platform.processor() or platform.machine()}"
 
 
 def latency_ms(model: nn.Module, input_shape: Sequence[int], device: str = "cpu", batch_size: int = 1,

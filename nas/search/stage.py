@@ -66,6 +66,11 @@ def study_identity(params: Params, data: PreparedData) -> dict[str, Any]:
     identity = {k: v for k, v in identity.items() if k not in _LATER_KEYS or v != defaults[k]}
     if len(s.directions) > 1:  # the costs are measured on the network at the retrain stage's size
         identity["cost_network"] = [params.retrain.channels, params.retrain.cells_per_stage]
+    if "latency_ms" in s.directions or "latency_ms" in s.constraints:
+        from nas.estimation.cost import device_name
+
+        # Milliseconds on other hardware are not comparable: a study resumed elsewhere would mix them on one front.
+        identity["latency_hardware"] = device_name(pick_device() if s.latency_device == "auto" else s.latency_device)
     identity["dataset"] = params.data.dataset
     identity["data_sha256"] = {k: v["sha256"] for k, v in data.manifest["splits"].items() if k != "test"}
     return identity

@@ -133,3 +133,17 @@ def test_the_registry_imports_without_torch():
             "sys.exit(' '.join(torch[:5]) if torch else 0)")
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"torch modules imported: {result.stderr.strip()[:300]}"
+
+
+def test_device_name_names_the_processor_latency_is_measured_on():
+    from pathlib import Path
+
+    from nas.estimation.cost import device_name
+
+    name = device_name("cpu")
+    assert name.startswith("cpu: ") and len(name) > len("cpu: ")
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                  if line.startswith("model name")]
+        assert not models or name == f"cpu: {models[0]}"

@@ -156,3 +156,22 @@ def test_the_knee_of_a_three_objective_front_is_below_the_plane_through_its_extr
     assert select(found, "knee")["number"] == 3
     # One member extreme in two objectives: no plane through the extremes, the unit plane's knee.
     assert pareto.knee(pareto.costs([(0.9, 1.0, 3.0), (0.5, 3.0, 1.0), (0.8, 1.5, 1.6)], directions)) == 2
+
+
+def test_a_latency_search_is_another_study_on_other_hardware(prepared_digits):
+    """Latencies measured on other hardware are not comparable: the hardware is part of the study's identity."""
+    from nas.data import load_prepared
+    from nas.estimation.cost import device_name
+    from nas.search.stage import study_identity
+
+    data = load_prepared(prepared_digits)
+
+    def identity(objectives, **search):
+        strategy = "mo_regularized_evolution" if len(objectives) > 1 else "regularized_evolution"
+        params = Params.model_validate({"data": {"out": str(prepared_digits)},
+                                        "search": {"strategy": strategy, "objectives": objectives, **search}})
+        return study_identity(params, data)
+
+    assert identity(["val_accuracy", {"latency_ms": "minimize"}])["latency_hardware"] == device_name("cpu")
+    assert identity(["val_accuracy", {"params": "minimize"}], constraints={"params": 1e5}).get("latency_hardware") is None
+    assert "latency_hardware" not in identity(["val_accuracy"])
