@@ -28,6 +28,16 @@ Deviations:
   methods compare.
 * The architectures ω trains on are asked of the strategy and never told (no reward: they are forgotten), and
   ``derive`` samples from the controller with its own generator, so deriving changes no state.
+* The baseline starts at the first reward (that sample's advantage is 0) and moves after each advantage is taken;
+  ENAS's starts at 0 and moves before, so that its first samples, with rewards near chance, are all reinforced.
+* Not measured: the effect of one Adam step per sample (against 30 steps of 10 aggregated samples) on how fast the
+  policy's entropy falls.
+
+In the pipeline (``search.strategy: enas``, ``nas.search.weight_sharing``), the final architecture is not
+``derive``'s: the search stage asks the trained controller for ``search.n_trials`` architectures, scores each on the
+whole val split, keeps telling the controller their rewards (it goes on learning), and retrains the best one; the
+trial log holds each. That is ENAS's "sample, score, keep the best" with more samples scored on more data.
+``derive`` is ENAS's own rule, for use on the library's ``Enas`` directly.
 """
 
 from __future__ import annotations

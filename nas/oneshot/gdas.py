@@ -10,7 +10,8 @@ on a train batch, then α on a val batch, each forward with its own sample, shar
 Deviations: the optimisers are the shared DARTS ones, as the paper's CIFAR search (NB201's GDAS config uses
 Nesterov momentum, weight decay 5e-4 and a per-iteration cosine); in the DARTS space both cells are searched (the
 paper's headline GDAS fixes the reduction cell), and the hard forward adds the unsampled ops' weights as NB201's
-cells do, where the reference's DARTS-space mixed op returns only the sampled term.
+cells do, where the reference's DARTS-space mixed op returns only the sampled term (the forward is the same, as
+those weights are 0; α's gradient differs; not measured).
 """
 
 from __future__ import annotations

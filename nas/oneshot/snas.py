@@ -13,7 +13,11 @@ Deviations from the paper and its code: the resource constraint (the FLOPs / par
 omitted, so this is SNAS without it; no drop-path (the official search drops paths at 0.3); α starts at
 1e-3 * randn as DARTS (the official code draws log α from N(1, 0.01): the shift is invisible to softmax, only the
 spread differs) and is trained by the shared Adam (the official multi-GPU script's, its single-GPU one uses plain
-SGD at 3e-4); one sample per forward serves every cell of a type (the code's default).
+SGD at 3e-4); one sample per forward serves every cell of a type (the code's default); w and α learn from the train
+split and the val split only scores (the official ``train_search.py`` trains on the whole CIFAR-10 training set and
+reports on the test set). The derived cell: on NB201 the argmax of each edge, ``none`` included, as SNAS's rule; on
+the DARTS space DARTS's rule (per node the two inputs of strongest non-``none`` op), since a DARTS genotype has two
+inputs per node, where SNAS keeps every edge whose argmax is not ``none`` (``genotype_edge_all``).
 """
 
 from __future__ import annotations
