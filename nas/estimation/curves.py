@@ -6,7 +6,7 @@ stop (``nas.search.pruners``, ``search.pruner: curve``).
 
 The models are the paper's eleven (vapor pressure, pow3, log log linear, Hill3, log power, pow4, MMF, exp4,
 Janoschek, Weibull, ilog2), with the formulas and starting points of its reference code (pylearningcurvepredictor,
-``curvefunctions.py``), over x = epoch 1, 2, ... Each is fitted by least squares (MINPACK's Levenberg-Marquardt, the
+``curvefunctions.py``; log log linear has none there and starts from logx_linear's), over x = epoch 1, 2, ... Each is fitted by least squares (MINPACK's Levenberg-Marquardt, the
 reference's first step), the epochs weighted by the reference's recency weights 10^(i/n) (its termination criterion
 turns them on: a curve's last epochs say more about its end than its first; on the benchmark's 40 curves they bring
 the error from 6 epochs from 0.029 to 0.017). The priors: a learning curve does not
@@ -147,6 +147,7 @@ _FREE, _POS, _NEG, _UNIT, _BELOW = "free", "positive", "negative", "unit", "belo
 MODELS = (
     CurveModel("vap", _vap, (-0.622028, -0.47005, 0.042322), (_FREE, _NEG, _POS)),
     CurveModel("pow3", _pow3, (0.84, 0.52, 0.01), (_UNIT, _POS, _POS)),
+    # The reference gives loglog_linear no starting point: these are its logx_linear's.
     CurveModel("loglog_linear", _loglog_linear, (0.378106, 0.046506), (_POS, _POS)),
     CurveModel("hill3", _hill3, (0.77232, 0.586449, 2.460843), (_UNIT, _POS, _POS)),
     CurveModel("log_power", _log_power, (0.77, 2.98, -0.51), (_UNIT, _FREE, _NEG)),
