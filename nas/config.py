@@ -7,6 +7,7 @@ and the allowed values (the CLI and the flows turn it into exit code 2).
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from collections.abc import Hashable, Iterable
 from pathlib import Path
@@ -340,6 +341,10 @@ class SearchParams(TrainParams):
         if self.pruner == "curve" and self.strategy == "bohb":
             raise _option_error("pruner", "curve extrapolates every trial to max_epochs, but bohb trains each trial to "
                                           "the budget it chooses; with bohb use pruner: none")
+        if self.pruner != "none" and self.strategy == "bohb":
+            raise _option_error("pruner", f"{self.pruner} would stop trials bohb gave a budget (and judge them against "
+                                          "max_epochs, not their budget): bohb's brackets are its early stopping; "
+                                          "with bohb use pruner: none")
         if not self.max_epochs and self.min_epochs > self.epochs:
             raise _option_error("min_epochs", f"must be at most epochs ({self.epochs}), which max_epochs: null stands "
                                               f"for (got {self.min_epochs})")
@@ -419,7 +424,23 @@ class SearchParams(TrainParams):
                 given = rule.option in self.strategy_options
                 got = f"got {options[rule.option]!r}" if given else f"{options[rule.option]!r} by default"
                 raise _option_error(f"strategy_options.{rule.option}", f"{rule.message.format(**options)} ({got})")
+        if self.strategy == "bohb":
+            _distinct_bohb_epochs(options)
         return self
+
+
+def _distinct_bohb_epochs(options: dict[str, Any]) -> None:
+    """A trial trains max(1, round(budget)) whole epochs: two of BOHB's budgets (max_budget * eta**-k) that round to
+    the same epochs would be one fidelity the model takes for two, and retrain the same architectures for nothing."""
+    low, high, eta = float(options["min_budget"]), float(options["max_budget"]), float(options["eta"])
+    rungs = math.floor(math.log(high / low) / math.log(eta) + 1e-9)  # as BOHB counts them
+    budgets = [high * eta ** -k for k in range(rungs + 1)][::-1]
+    epochs = [max(1, round(b)) for b in budgets]
+    if len(set(epochs)) < len(epochs):
+        shown = ", ".join(f"{b:.3g}" for b in budgets)
+        raise _option_error("strategy_options.min_budget", f"bohb's budgets {shown} train {epochs} epochs: two "
+                                                           "budgets round to the same whole epochs; raise min_budget "
+                                                           "or eta so that each budget is its own number of epochs")
 
 
 class RetrainParams(TrainParams):

@@ -159,6 +159,12 @@ SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing,
          "search.curve_threshold: must be a number > 0 and < 1 (got 1.5)"),
         ("search:\n  strategy: bohb\n  pruner: curve\n", "search.pruner: curve extrapolates every trial to "
          "max_epochs, but bohb trains each trial to the budget it chooses; with bohb use pruner: none"),
+        ("search:\n  strategy: bohb\n  pruner: hyperband\n  max_epochs: 9\n", "search.pruner: hyperband would stop "
+         "trials bohb gave a budget (and judge them against max_epochs, not their budget): bohb's brackets are its "
+         "early stopping; with bohb use pruner: none"),
+        ("search:\n  strategy: bohb\n  strategy_options: {min_budget: 0.1}\n", "search.strategy_options.min_budget: "
+         "bohb's budgets 0.148, 0.444, 1.33, 4 train [1, 1, 1, 4] epochs: two budgets round to the same whole "
+         "epochs; raise min_budget or eta so that each budget is its own number of epochs"),
         ("search:\n  zero_cost_warmup:\n    proxy: synflo\n", "search.zero_cost_warmup.proxy: Input should be "
          "'grad_norm', 'snip', 'grasp', 'fisher', 'jacob_cov', 'synflow', 'naswot', 'params' or 'flops' (got 'synflo')"),
         ("search:\n  zero_cost_warmup:\n    pool: 5\n    top_k: 10\n",
