@@ -81,7 +81,7 @@ class TrainParams(Section):
     weight_decay: float = Field(5e-4, ge=0, le=1)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     warmup_epochs: int = Field(0, ge=0, le=10_000)
-    # auto: random crop (padding 4) + horizontal flip for CIFAR and SVHN, none for digits and MNIST-like data
+    # auto: random crop (padding 4) + horizontal flip for CIFAR, none for digits, MNIST-like data and SVHN
     augment: Literal["auto", "none", "crop_flip"] = "auto"
     cutout: int = Field(0, ge=0, le=1024)
     channels_last: bool = True

@@ -223,7 +223,8 @@ class MacroSpace:
         return MacroArch(tuple(_random_layer(i, rng) for i in range(1, depth + 1)))
 
     def mutate(self, arch: MacroArch, rng: np.random.Generator) -> MacroArch:
-        """Change exactly one decision the architecture has (a new depth adds random layers or drops the last)."""
+        """Change exactly one decision the architecture has (a new depth, any other, adds random layers or drops the
+        last ones)."""
         params = self.to_params(arch)
         active = self.active(params)
         name = active[int(rng.integers(len(active)))]

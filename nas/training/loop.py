@@ -42,8 +42,9 @@ class Diverged(Exception):
 # Version of the checkpoint's contents: one of another version (the learning-rate schedule's state was a LambdaLR's
 # before 2) is not resumed, the run starts afresh.
 _FORMAT = 2
-# Datasets whose images may be flipped and shifted (natural images); digits are not augmented.
-AUGMENTED_DATASETS = ("cifar10", "cifar100", "svhn")
+# Datasets whose images may be flipped and shifted (natural images). Digits are not augmented: a flipped digit is
+# another digit or none, so SVHN's house numbers are not either (Wide ResNets and Cutout train SVHN unaugmented).
+AUGMENTED_DATASETS = ("cifar10", "cifar100")
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,10 @@ def _on_device(split: Split, manifest: dict, device: str) -> tuple[torch.Tensor,
 def augment(x: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
     """Random crop with zero padding, horizontal flip and cutout of a batch, on its own device; the draws come
     from ``generator`` (on the CPU, so they are the same on every device).
+
+    The batch is already normalised, so the padding (0) is each channel's mean colour, where torchvision's
+    ``RandomCrop(padding=4)`` before ``Normalize`` (DARTS's and Cutout's pipelines) pads black; cutout's 0 is the mean
+    colour in both, as in Cutout.
 
     Written by hand, batched, because torchvision's v2 transforms draw one set of parameters per call: per-image draws
     take one call per image, which is slower. CIFAR-size batches (3x32x32, padding 4, flip, cutout 16) on the CPU,
@@ -183,8 +188,9 @@ def train(
             written by a run with the same config (a different config starts afresh). Callbacks see only the
             epochs this call trains.
 
-    Returns ``train_loss`` and ``val_accuracy`` per epoch, the wall ``seconds`` this call spent, and
-    ``resumed_from`` (the number of epochs taken from the checkpoint).
+    Returns ``train_loss`` and ``val_accuracy`` per epoch, the wall ``seconds`` the training took (of a resumed run:
+    with the seconds spent before the interruption, up to its last checkpoint), and ``resumed_from`` (the number of
+    epochs taken from the checkpoint).
 
     Raises:
         Diverged: when an epoch's training loss is not finite (checked once per epoch: a NaN stays NaN, and the
@@ -200,16 +206,18 @@ def train(
     train_x, train_y = _on_device(data.train, data.manifest, device)
     train_x = train_x.contiguous(memory_format=memory_format)
     val_x, val_y = _on_device(data.val, data.manifest, device)
+    val_x = val_x.contiguous(memory_format=memory_format)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum,
         nesterov=config.momentum > 0, weight_decay=config.weight_decay,
     )
-    steps_per_epoch = math.ceil(len(train_y) / config.batch_size)
+    batches = minibatches(len(train_y), config.batch_size)
+    steps_per_epoch = len(batches)
     scheduler = warmup_cosine(optimizer, config.warmup_epochs * steps_per_epoch, config.epochs * steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     generator = torch.Generator().manual_seed(config.seed)
     history: dict[str, list[float]] = {"train_loss": [], "val_accuracy": []}
-    first_epoch = 0
+    first_epoch, earlier_seconds = 0, 0.0
     path = Path(checkpoint) if checkpoint else None
     if path is not None and path.is_file():
         try:
@@ -225,6 +233,7 @@ def train(
             generator.set_state(state["generator"])
             _restore_rng(state["rng"])
             history, first_epoch = state["history"], state["epoch"]
+            earlier_seconds = state.get("seconds", 0.0)  # spent before the interruption
     forward = torch.compile(model) if config.compile else model
     for epoch in range(first_epoch, config.epochs):
         model.train()
@@ -233,11 +242,11 @@ def train(
             model.drop_path_generator = generator  # its masks too come from the seed, and resume with it
         order = torch.randperm(len(train_y), generator=generator).to(device)
         total = torch.zeros((), device=device)
-        for i in range(0, len(order), config.batch_size):
-            idx = order[i : i + config.batch_size]
+        for i, j in batches:
+            idx = order[i:j]
             x = train_x[idx]
             if config.crop_padding or config.flip or config.cutout:
-                x = augment(x, config, generator)
+                x = augment(x, config, generator).contiguous(memory_format=memory_format)
             # bf16 autocast on CUDA needs no GradScaler (unlike float16); elsewhere this is a no-op.
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
                 loss = loss_fn(forward(x), train_y[idx])
@@ -258,10 +267,20 @@ def train(
         if path is not None:
             _save(path, {"format": _FORMAT, "config": asdict(config), "epoch": epoch + 1, "model": model.state_dict(),
                          "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                         "generator": generator.get_state(), "rng": _rng_states(), "history": history})
+                         "generator": generator.get_state(), "rng": _rng_states(), "history": history,
+                         "seconds": earlier_seconds + time.perf_counter() - start})
         for callback in callbacks:
             callback(epoch, metrics)
-    return {**history, "seconds": time.perf_counter() - start, "resumed_from": first_epoch}
+    return {**history, "seconds": earlier_seconds + time.perf_counter() - start, "resumed_from": first_epoch}
+
+
+def minibatches(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """The (start, end) of each minibatch of an epoch over ``n`` examples. A last batch of one example joins the one
+    before it: BatchNorm in training mode cannot normalise a single value per channel (a head on a 1x1 map)."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return list(zip(starts, [*starts[1:], n], strict=True))
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
 import math
+import time
 from dataclasses import asdict
 
 import pytest
@@ -7,7 +8,7 @@ import torch.nn.functional as F
 
 from nas.errors import UserError
 from nas.training import TrainConfig, init_model, pick_device, train
-from nas.training.loop import augment, warmup_cosine
+from nas.training.loop import augment, minibatches, train_config, warmup_cosine
 from tests.conftest import flip_a_tensor_bit
 
 
@@ -58,8 +59,11 @@ def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(prepar
         train(resumed_model, data, config, [die_after_second_epoch], checkpoint=checkpoint)
     fresh_model, _, _ = _tiny(prepared_digits)  # a new process: nothing but the checkpoint survives
     seen = []
+    started = time.perf_counter()
     rest = train(fresh_model, data, config, [lambda epoch, m: seen.append(epoch)], checkpoint=checkpoint)
     assert rest["resumed_from"] == 2 and seen == [2]
+    # Its seconds are the whole training's: the two epochs before the kill as well as the one after
+    assert rest["seconds"] > time.perf_counter() - started
     assert rest["val_accuracy"] == whole["val_accuracy"]
     for key, value in model.state_dict().items():
         assert torch.equal(value, fresh_model.state_dict()[key]), key
@@ -187,3 +191,35 @@ def test_darts_auxiliary_loss_and_drop_path_change_training_and_resume_exactly(p
     assert rest["resumed_from"] == 2 and rest["train_loss"] == whole["train_loss"]
     for key, value in whole_model.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_a_last_batch_of_one_example_joins_the_one_before():
+    assert minibatches(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert minibatches(9, 4) == [(0, 4), (4, 9)]  # not (8, 9): BatchNorm cannot train on one example
+    assert minibatches(8, 4) == [(0, 4), (4, 8)] and minibatches(1, 4) == [(0, 1)]
+
+
+def test_a_network_with_a_head_on_a_1x1_map_trains_when_one_example_is_left_over(prepared_digits):
+    """1,257 digits in batches of 628 leave one: a BatchNorm on a 1x1 map (three stride-2 layers on 8x8) cannot
+    normalise a single value per channel in training mode."""
+    from nas.data import load_prepared
+    from nas.spaces import SPACES, NetworkConfig
+
+    data = load_prepared(prepared_digits)
+    assert len(data.train.y) % 628 == 1
+    space = SPACES["macro"]
+    arch = space.decode("conv:k3:w1:s2 | conv:k3:w1:s2 | conv:k3:w1:s2")
+    model = init_model(lambda: space.build(arch, NetworkConfig(4, 1, 1, 10)), seed=0)
+    result = train(model, data, TrainConfig(epochs=1, batch_size=628, seed=0))
+    assert math.isfinite(result["train_loss"][0])
+
+
+@pytest.mark.parametrize(("dataset", "shifted", "flipped"), [
+    ("cifar10", True, True), ("cifar100", True, True), ("svhn", False, False), ("mnist", False, False),
+    ("digits", False, False),
+])
+def test_auto_augmentation_never_flips_digits(dataset, shifted, flipped):
+    from nas.config import Params
+
+    config = train_config(Params().retrain, "cpu", dataset)
+    assert (config.crop_padding > 0, config.flip) == (shifted, flipped)
