@@ -274,10 +274,11 @@ def _run(study: optuna.Study, space: Any, objective: Objective, n_trials: int, r
     count = counted(study)
     if count:
         report(f"[search] resuming study {study.study_name!r}: {count}/{n_trials} trials already done")
-    best = max((r.val_accuracy for r in records(study) if r.feasible), default=float("nan"))
+    # The best as the search reports it (pareto.best_of): the most accurate at the largest budget trained
+    best = max(((r.budget or 0, r.val_accuracy) for r in records(study) if r.feasible), default=None)
     started = time.monotonic()
     failed: dict[int, bool] = {}  # slot -> whether its trial failed, for the slots told by this run
-    running: dict[int, tuple[Any, int, str]] = {}  # trial number -> (trial, slot, arch string)
+    running: dict[int, tuple[Any, int, str, float]] = {}  # trial number -> (trial, slot, arch string, budget or 0)
     finished: queue.Queue = queue.Queue()
     storage = rdb(study._storage)
     # A trial handed to another process may wait in its queue: this loop beats for it until its worker does. Threads
@@ -293,11 +294,11 @@ def _run(study: optuna.Study, space: Any, objective: Objective, n_trials: int, r
             if time.monotonic() - beaten >= 2 * HEARTBEAT_S:  # this search is alive while this loop is
                 beaten = time.monotonic()
                 _renew(study)
-                for trial, _, _ in running.values() if queued else ():
+                for trial, *_ in running.values() if queued else ():
                     storage.record_heartbeat(trial._trial_id)
             late = timeout_s is not None and time.monotonic() - started > timeout_s
             while not late and len(running) < workers and count + len(running) < n_trials:
-                slot = min(set(range(len(told) + len(running) + 1)) - told - {s for _, s, _ in running.values()})
+                slot = min(set(range(len(told) + len(running) + 1)) - told - {s for _, s, *_ in running.values()})
                 if any(j not in told for j in range(slot - lag + 1)):
                     break  # its proposal needs a trial still running
                 trial = study.ask()
@@ -316,13 +317,13 @@ def _run(study: optuna.Study, space: Any, objective: Objective, n_trials: int, r
                                                      parent=attrs.get(PARENT_ATTR) if inherits else None,
                                                      **task))
                 shown = space.encode(arch) + ("" if budget is None else f"  ({max(1, round(budget))} epochs)")
-                running[trial.number] = (trial, slot, shown)
+                running[trial.number] = (trial, slot, shown, budget or 0)
                 future.add_done_callback(lambda f, n=trial.number: finished.put((n, f)))
             try:
                 number, future = finished.get(timeout=HEARTBEAT_S)
             except queue.Empty:
                 continue
-            trial, slot, arch = running.pop(number)
+            trial, slot, arch, budget = running.pop(number)
             try:
                 outcome: Outcome = future.result()
             except BaseException:
@@ -350,11 +351,11 @@ def _run(study: optuna.Study, space: Any, objective: Objective, n_trials: int, r
             if outcome.state == "infeasible":
                 report(f"[search] trial {count}/{n_trials} (#{number})  not trained: {outcome.reason}  {arch}")
                 continue
-            best = outcome.val_accuracy if not best >= outcome.val_accuracy else best
+            best = max(best or (budget, outcome.val_accuracy), (budget, outcome.val_accuracy))
             others = "".join(f"  {name}={value:.4g}" for (name, _), value in
                              zip(task.get("objectives", ()), outcome.values) if name != "val_accuracy")
             report(
                 f"[search] trial {count}/{n_trials} (#{number})  val_acc={outcome.val_accuracy:.4f}{others}  "
-                f"best={best:.4f}  {outcome.seconds:.1f}s  {arch}"
+                f"best={best[1]:.4f}  {outcome.seconds:.1f}s  {arch}"
             )
     return records(study)

@@ -144,3 +144,17 @@ def test_bohb_trials_train_for_the_budget_bohb_proposes(tmp_path):
     assert seen == [max(1, round(t.user_attrs["budget"])) for t in trials] == [1] * 9 + [3] * 3 + [9]
     assert [len(t.intermediate_values) for t in trials] == seen
     assert "(9 epochs)" in lines[-1]
+
+
+def test_the_best_so_far_of_a_bohb_search_is_the_most_accurate_at_the_largest_budget(tmp_path):
+    """As pareto.best_of picks what is retrained: a 1-epoch score is no match for a 9-epoch one, even if higher."""
+    def objective(number, arch, on_epoch_end, budget=None):
+        value = 0.9 if budget == 1 else 0.8
+        on_epoch_end(0, {"val_accuracy": value, "train_loss": 0.1})
+        return Result(value, (value,), (0.1,), 100, 0.01)
+
+    study = open_study(f"sqlite:///{tmp_path / 'o.db'}", "bohb", make_sampler(
+        "bohb", space, 0, {"min_budget": 1.0, "max_budget": 9.0, "eta": 3.0}), {})
+    lines = []
+    run_search(study, space, objective, 10, lines.append)
+    assert "best=0.9000" in lines[8] and "(3 epochs)" in lines[9] and "best=0.8000" in lines[9]
