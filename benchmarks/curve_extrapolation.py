@@ -23,17 +23,20 @@ time, so a rerun, or a run after an interruption, trains only what is missing.
 
 Timings are taken on a 2-core machine shared with other work: they move with its load.
 
-Measured (40 architectures, 12 epochs, seed 0; final accuracies 0.9707 .. 0.9893; 2 cores at a load of about 6):
+Measured (40 architectures, 12 epochs, seed 0; final accuracies 0.9707 .. 0.9867; 2 cores shared with other work;
+the curves recorded again on 2026-11-25, after training changes since the first recording):
 
-- Prediction: from 3 epochs MAE 0.079 (last observed 0.104), rho 0.28 (0.34), bias -0.079, truth within 2 std 45 %;
-  from 6 epochs MAE 0.017 (0.015), rho 0.07 (0.34), bias -0.016, within 2 std 95 %. The cosine schedule's last epochs
+- Prediction: from 3 epochs MAE 0.081 (last observed 0.109), rho 0.09 (0.14), bias -0.081, truth within 2 std 48 %;
+  from 6 epochs MAE 0.019 (0.017), rho 0.42 (0.52), bias -0.017, within 2 std 95 %. The cosine schedule's last epochs
   add what the curve models do not foresee, and the final accuracies lie within 2 pp of each other, so neither the
   extrapolation nor the last value ranks them well.
-- Pruning (threshold 0.05): from epoch 3 (params.yaml's ``min_epochs: 1``) 185 epochs instead of 480, 2.59x, but the
-  best architecture (0.9893) is pruned: -0.27 pp, and it survives in 1 % of 200 orders (2.73x on average); from epoch 4
-  1.77x, same loss; from epoch 6 400 epochs, 1.20x at equal final accuracy (the best kept in all 200 orders, 1.19x on
-  average); from epoch 8 1.03x.
-- Cost: one fit 37 ms median (74 ms at most, 341 fits), one digits epoch 592 ms median: a fit is 6 % of an epoch.
+- Pruning (threshold 0.05), with params.yaml's ``lag: 4``: from epoch 3 (``min_epochs: 1``) 235 epochs instead of 480,
+  2.04x, but the best architecture (0.9867) is pruned: -0.13 pp, and it survives in 18 % of 200 orders (2.17x on
+  average); from epoch 4 307 epochs, 1.56x at equal final accuracy (the best kept in all 200 orders, 1.59x on
+  average); from epoch 6 1.12x; from epoch 8 1.01x. With ``--lag 1`` (each trial judged against all before it): from
+  epoch 3 2.21x, -0.13 pp, the best kept in 2 % of orders; from epoch 4 1.65x at equal accuracy; from 6 1.12x. The
+  first recording of the curves (final accuracies up to 0.9893, lag 1) needed epoch 6 to keep the best (1.20x).
+- Cost: one fit 23 ms median (107 ms at most, 334 fits), one digits epoch 397 ms median: a fit is 6 % of an epoch.
 
 ``RESULT speedup`` and ``acc_delta`` are at ``--min-epochs`` (default 1, params.yaml's); ``speedup_equal`` at the
 earliest start that keeps the best architecture (``equal_from_epoch``).
