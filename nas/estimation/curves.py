@@ -34,7 +34,7 @@ Deviations from the paper, and why:
   evidence, exp(-BIC / 2), under a noise common to the models, instead of sampling the weights of the paper's
   combination. Its maximum-likelihood weights (non-negative least squares on the simplex) were measured too: on 40
   synthetic pow3 and exponential curves with noise 0.005, mean absolute error 0.039 / 0.027 / 0.018 from 3 / 4 / 6
-  epochs against 0.032 / 0.022 / 0.016 here; on the benchmark's 40 mnist5k curves 0.086 / 0.046 / 0.013 against
+  epochs against 0.032 / 0.022 / 0.016 here; on the benchmark's first 40 mnist5k curves 0.086 / 0.046 / 0.013 against
   0.079 / 0.049 / 0.017 (no clear winner; the averaging is the Bayesian one).
 - **A noise floor** of 0.01 (``NOISE_FLOOR``): with 3 or 4 epochs the 3- and 4-parameter models go through every
   point and the residuals read no noise, while one accuracy on a validation set of a few hundred images varies by
