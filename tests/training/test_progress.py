@@ -1,5 +1,6 @@
 import fcntl
 import os
+import select
 import struct
 import sys
 import termios
@@ -24,10 +25,14 @@ def terminal(monkeypatch) -> Iterator[Callable[[], str]]:
             monkeypatch.setattr(sys, "stderr", stream)
             return ""
         stream.flush()
-        try:
-            return os.read(master, 1 << 16).decode()
-        except BlockingIOError:
-            return ""
+        # What was written reaches the master side a moment later: wait for it (up to 1 s), then for any rest.
+        chunks: list[bytes] = []
+        while select.select([master], [], [], 0.05 if chunks else 1.0)[0]:
+            try:
+                chunks.append(os.read(master, 1 << 16))
+            except BlockingIOError:
+                break
+        return b"".join(chunks).decode()
 
     yield drawn
     stream.close()
