@@ -308,6 +308,14 @@ class SearchParams(TrainParams):
         """How many epochs a trial trains (unless pruned): max_epochs with a pruner, else epochs."""
         return self.max_epochs or self.epochs if self.pruner != "none" else self.epochs
 
+    @field_validator("study_name")
+    @classmethod
+    def _quotable_study_name(cls, name: str | None) -> str | None:
+        # MLflow finds a study's run by a filter string, in which a quote would end the name
+        if name is not None and (not name.strip() or any(c in name for c in "'\"\\")):
+            raise ValueError("must be a non-empty name without quotes or backslashes (MLflow filters runs by it)")
+        return name
+
     @field_validator("dask_address")
     @classmethod
     def _scheduler_address(cls, address: str) -> str:

@@ -95,7 +95,7 @@ def start_tracker(params: Params, uri: str, study: optuna.Study, report: Callabl
                 "channels": s.channels, "cells_per_stage": s.cells_per_stage, **extra,
                 **{f"oneshot.{k}": v for k, v in s.oneshot_settings.model_dump().items()
                    if k in ONESHOT_KEYS[s.strategy]}},  # what the strategy reads, as params.yaml may set
-        tags={"data_dvc_md5": dvc_data_hash()}, storage=s.storage)
+        tags={"data_dvc_md5": dvc_data_hash()}, storage=s.storage, study=study)
     tracker.mark_killed(settle(study, report))
     return tracker
 

@@ -377,7 +377,7 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
                            if s.zero_cost_warmup else {}),
                         **{f"strategy.{k}": v for k, v in options.items()}},
                 tags={"data_dvc_md5": dvc_data_hash()},  # and mlflow.source.git.commit, on every run
-                storage=s.storage,
+                storage=s.storage, study=study,
             )
             where = f"{s.workers} worker(s), {s.executor}" + (f" at {s.dask_address}" if s.dask_address else "")
             report(f"[search] study {study_name!r} in {redact(s.storage)}; {s.strategy} on {s.space}, "

@@ -38,6 +38,7 @@ from nas.errors import UserError
 from nas.stores import first_use, reason, redact, require_driver, retry_race, sqlite_path, sqlite_wal
 from nas.workers import alive, this_worker
 
+PARENT_RUN_ATTR = "mlflow_parent_run_id"  # the Optuna study's record of its MLflow parent run
 STUDY_TAG = "optuna_study"
 TRIAL_TAG = "optuna_trial_number"
 ROLE_TAG = "nas_role"
@@ -178,22 +179,36 @@ class SearchTracker:
 
     @classmethod
     def start(
-        cls, uri: str, experiment: str, study_name: str, params: dict[str, Any], tags: dict[str, str], storage: str = ""
+        cls, uri: str, experiment: str, study_name: str, params: dict[str, Any], tags: dict[str, str], storage: str = "",
+        study: Any = None,
     ) -> SearchTracker:
         """Open the parent run of study ``study_name`` in ``storage``: the existing one when the search is resumed,
-        else a new one. Runs that a dead process left RUNNING are closed first."""
+        else a new one. Runs that a dead process left RUNNING are closed first.
+
+        With the Optuna ``study`` itself, the run is the one recorded in it (user attribute ``mlflow_parent_run_id``,
+        written here): a new study of an old name (deleted, or its storage file removed) gets a new run, not the old
+        study's. A study from before that record, with trials, finds its run by the tags."""
         client, experiment_id = open_tracking(uri, experiment)
         close_stale_runs(client, experiment_id)
         storage = redact(storage)
-        existing = client.search_runs(
-            [experiment_id],
-            filter_string=(
-                f"tags.{STUDY_TAG} = '{study_name}' and tags.{STORAGE_TAG} = '{storage}' and tags.{ROLE_TAG} = 'search'"
-            ),
-            max_results=1,
-        )
-        if existing:
-            run_id = existing[0].info.run_id
+        recorded = study.user_attrs.get(PARENT_RUN_ATTR) if study is not None else None
+        run_id = None
+        if recorded:
+            try:
+                run = client.get_run(recorded)
+                if run.info.experiment_id == experiment_id and run.info.lifecycle_stage == "active":
+                    run_id = recorded
+            except MlflowException:  # deleted for good, or recorded in another store
+                pass
+        elif study is None or study.get_trials(deepcopy=False):
+            existing = client.search_runs(
+                [experiment_id],
+                filter_string=(f"tags.{STUDY_TAG} = '{study_name}' and tags.{STORAGE_TAG} = '{storage}' and "
+                               f"tags.{ROLE_TAG} = 'search'"),
+                max_results=1,
+            )
+            run_id = existing[0].info.run_id if existing else None
+        if run_id is not None:
             client.update_run(run_id, status="RUNNING")
             client.set_tag(run_id, WORKER_TAG, this_worker())
         else:
@@ -201,6 +216,8 @@ class SearchTracker:
                         **run_tags(git_commit()), **tags}
             run_id = client.create_run(experiment_id, run_name=study_name, tags=all_tags).info.run_id
             client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        if study is not None and recorded != run_id:
+            study.set_user_attr(PARENT_RUN_ATTR, run_id)
         return cls(client, experiment_id, run_id, uri)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:

@@ -156,3 +156,29 @@ def test_results_of_a_later_stage_land_on_a_finished_run(mlflow_uri, tmp_path):
     assert run.data.metrics == {"test_accuracy": 0.9} and run.info.status == "FINISHED"
     assert sorted(a.path for a in client.list_artifacts(run_id)) == ["export", "metrics.json"]
     assert [a.path for a in client.list_artifacts(run_id, "export")] == ["export/model.onnx"]
+
+
+def test_a_new_study_of_an_old_name_gets_a_new_parent_run_and_its_resume_the_same(mlflow_uri, tmp_path):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    old = optuna.create_study(study_name="s", storage=storage)
+    first = SearchTracker.start(mlflow_uri, "exp", "s", {"epochs": 2}, {}, storage=storage, study=old)
+    assert old.user_attrs["mlflow_parent_run_id"] == first.parent_run_id
+    old.add_trial(optuna.trial.create_trial(value=0.5))
+    resumed = optuna.load_study(study_name="s", storage=storage)
+    again = SearchTracker.start(mlflow_uri, "exp", "s", {"epochs": 2}, {}, storage=storage, study=resumed)
+    assert again.parent_run_id == first.parent_run_id  # a resume: the study's own run
+
+    optuna.delete_study(study_name="s", storage=storage)  # the same name, another search (epochs 1)
+    new = optuna.create_study(study_name="s", storage=storage)
+    fresh = SearchTracker.start(mlflow_uri, "exp", "s", {"epochs": 1}, {}, storage=storage, study=new)
+    assert fresh.parent_run_id != first.parent_run_id
+    assert MlflowClient(mlflow_uri).get_run(fresh.parent_run_id).data.params["epochs"] == "1"
+
+    # A study from before the record, with trials: found by its tags, and recorded from then on
+    legacy = optuna.create_study(study_name="legacy", storage=storage)
+    made = SearchTracker.start(mlflow_uri, "exp", "legacy", {}, {}, storage=storage)
+    legacy.add_trial(optuna.trial.create_trial(value=0.5))
+    found = SearchTracker.start(mlflow_uri, "exp", "legacy", {}, {}, storage=storage, study=legacy)
+    assert found.parent_run_id == made.parent_run_id == legacy.user_attrs["mlflow_parent_run_id"]
