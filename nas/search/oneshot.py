@@ -96,7 +96,8 @@ def start_tracker(params: Params, uri: str, study: optuna.Study, report: Callabl
                 **{f"oneshot.{k}": v for k, v in s.oneshot_settings.model_dump().items()
                    if k in ONESHOT_KEYS[s.strategy]}},  # what the strategy reads, as params.yaml may set
         tags={"data_dvc_md5": dvc_data_hash()}, storage=s.storage, study=study)
-    tracker.mark_killed(settle(study, report))
+    settle(study, report)
+    tracker.reconcile(study)  # the runs of trials a killed process left: as the study has them
     return tracker
 
 

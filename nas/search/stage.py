@@ -383,7 +383,8 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
             report(f"[search] study {study_name!r} in {redact(s.storage)}; {s.strategy} on {s.space}, "
                    f"{s.n_trials} trials, {where}, device {device}; MLflow run {tracker.parent_run_id} at "
                    f"{redact(uri)}")
-            tracker.mark_killed(settle(study, report))
+            settle(study, report)
+            tracker.reconcile(study)  # the runs of trials a killed process left: as the study has them
             pruning = None if s.pruner == "none" else Pruning(
                 s.pruner, s.min_epochs, s.trained_epochs, s.reduction_factor, tuple(objectives.items()), s.lag,
                 s.curve_threshold)

@@ -254,20 +254,60 @@ class SearchTracker:
             [self.experiment_id], filter_string=f"tags.{MLFLOW_PARENT_RUN_ID} = '{self.parent_run_id}'", max_results=50_000
         )
 
-    def mark_killed(self, trial_numbers: Iterable[int]) -> None:
-        """Close the runs of trials that died with a killed process, so the UI does not show them as running."""
-        numbers = {str(n) for n in trial_numbers}
-        if not numbers:
-            return
-        for run in self.trial_runs():
-            if run.data.tags.get(TRIAL_TAG) in numbers and run.info.status == "RUNNING":
-                self.client.set_terminated(run.info.run_id, status="KILLED")
+    def reconcile(self, study: Any) -> None:
+        """Make the runs of trials a killed process left behind agree with the study, the record of the search (once
+        no trial runs: after ``settle``). A trial's writes reach MLflow on the writer thread, after the trial is told
+        to Optuna, so a kill can leave a COMPLETE or PRUNED trial with a run RUNNING or KILLED and its curve (part)
+        missing; and a lost (FAIL) trial's run has none of the epochs it trained. Each such run gets the trial's
+        learning curve (its intermediate values, at the same steps) and, for a told trial, what its run would have
+        had: ``n_params`` and ``train_seconds``, its prune tags, ``arch.json``, and FINISHED. A lost trial's run
+        stays KILLED, tagged with its Optuna state and why."""
+        trials = {str(t.number): t for t in study.get_trials(deepcopy=False)}
+        runs = self.trial_runs()
+        finished = {r.data.tags.get(TRIAL_TAG) for r in runs if r.info.status == "FINISHED"}
+        for run in runs:
+            trial = trials.get(run.data.tags.get(TRIAL_TAG, ""))
+            if run.info.status not in ("RUNNING", "KILLED") or trial is None or trial.state.name == "RUNNING":
+                continue
+            run_id = run.info.run_id
+            if str(trial.number) in finished:  # another attempt at the trial logged it (a dead Dask worker's)
+                if run.info.status == "RUNNING":
+                    self.client.set_terminated(run_id, status="KILLED")
+                continue
+            stamp = _now_ms()
+            logged = {m.step for m in self.client.get_metric_history(run_id, "val_accuracy")}
+            metrics = [Metric("val_accuracy", float(v), stamp, int(step))
+                       for step, v in sorted(trial.intermediate_values.items()) if int(step) not in logged]
+            attrs = trial.user_attrs
+            tags = {TRIAL_STATE_TAG: trial.state.name}
+            if trial.state.name in ("COMPLETE", "PRUNED"):
+                metrics += [Metric(name, float(attrs[key]), stamp, 0)
+                            for name, key in (("n_params", "n_params"), ("train_seconds", "seconds")) if key in attrs]
+                if trial.state.name == "PRUNED" and "pruned_at_epoch" in attrs:
+                    tags |= {PRUNED_AT_TAG: str(attrs["pruned_at_epoch"]),
+                             PRUNE_REASON_TAG: str(attrs.get("prune_reason", ""))[:5000]}
+                    metrics.append(Metric("pruned_at_epoch", float(attrs["pruned_at_epoch"]), stamp, 0))
+            else:
+                tags[FAIL_REASON_TAG] = str(attrs.get("fail_reason") or
+                                            "lost: the process running it died (its heartbeat stopped)")[:5000]
+            for start in range(0, len(metrics), 1000):  # MLflow's log_batch takes at most 1000 metrics
+                self.client.log_batch(run_id, metrics=metrics[start:start + 1000])
+            for key, value in tags.items():
+                self.client.set_tag(run_id, key, value)
+            if trial.state.name in ("COMPLETE", "PRUNED"):
+                if "arch" in attrs and not self.client.list_artifacts(run_id, "arch.json"):
+                    self.client.log_text(run_id, json.dumps({"arch": attrs["arch"]}, indent=2), "arch.json")
+                self.client.set_terminated(run_id, status="FINISHED")
+            elif run.info.status == "RUNNING":
+                self.client.set_terminated(run_id, status="KILLED")
 
     def log_series(self, name: str, values: Iterable[float], steps: Iterable[int]) -> None:
         """A metric's history on the search's run, one value per trial at the trial's number as step (e.g. the
-        hypervolume after each trial)."""
+        hypervolume after each trial). Steps already logged (by the run before a resume) are not logged again."""
         stamp = _now_ms()
-        batch = [Metric(name, float(v), stamp, int(step)) for v, step in zip(values, steps, strict=True)]
+        logged = {m.step for m in self.client.get_metric_history(self.parent_run_id, name)}
+        batch = [Metric(name, float(v), stamp, int(step)) for v, step in zip(values, steps, strict=True)
+                 if int(step) not in logged]
         for start in range(0, len(batch), 1000):  # MLflow's log_batch takes at most 1000 metrics
             self.client.log_batch(self.parent_run_id, metrics=batch[start:start + 1000])
 
@@ -297,8 +337,7 @@ class SearchTracker:
         for run in self.trial_runs():
             if run.info.status == "RUNNING":
                 self.client.set_terminated(run.info.run_id, status="KILLED")
-        stamp = _now_ms()
-        self.client.log_batch(self.parent_run_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in metrics.items()])
+        _log_changed(self.client, self.parent_run_id, metrics)  # a rerun that found nothing new adds no point
         for path in artifacts:
             self.client.log_artifact(self.parent_run_id, path)
         self.client.set_terminated(self.parent_run_id, status="FINISHED")
@@ -401,13 +440,22 @@ def log_bench(uri: str, experiment: str, params: dict[str, Any], per_strategy: d
     return parent
 
 
+def _log_changed(client: MlflowClient, run_id: str, metrics: dict[str, float]) -> None:
+    """``metrics`` at step 0 on run ``run_id``, but those whose last value there is the same: a stage run again with
+    nothing new (or two stages reporting one number) adds no second point."""
+    latest = client.get_run(run_id).data.metrics
+    stamp = _now_ms()
+    batch = [Metric(k, float(v), stamp, 0) for k, v in metrics.items() if latest.get(k) != float(v)]
+    if batch:
+        client.log_batch(run_id, metrics=batch)
+
+
 def log_results(uri: str, run_id: str, metrics: dict[str, float] | None = None,
                 artifacts: Iterable[str | os.PathLike[str]] = (), folder: str | None = None) -> None:
     """Log ``metrics`` (one value each) and ``artifacts`` (files or folders, under ``folder``) to the run ``run_id``,
     finished or not: what a later stage found about the model an earlier one made."""
     client = MlflowClient(tracking_uri=uri)
     if metrics:
-        stamp = _now_ms()
-        client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in metrics.items()])
+        _log_changed(client, run_id, metrics)
     for path in artifacts:
         client.log_artifact(run_id, str(path), folder)

@@ -47,15 +47,63 @@ def test_a_search_that_ends_closes_the_runs_of_attempts_a_dead_worker_left(mlflo
     assert MlflowClient(mlflow_uri).get_run(tracker.parent_run_id).info.status == "FINISHED"
 
 
-def test_restart_reuses_parent_and_marks_dead_trials_killed(mlflow_uri):
-    first = SearchTracker.start(mlflow_uri, "exp", "study-b", {"budget": 3}, {})
+def test_restart_reuses_parent_and_marks_dead_trials_killed(mlflow_uri, tmp_path):
+    import optuna
+
+    study = optuna.create_study(study_name="study-b", storage=f"sqlite:///{tmp_path / 'o.db'}")
+    first = SearchTracker.start(mlflow_uri, "exp", "study-b", {"budget": 3}, {}, study=study)
     first.start_trial(0, "a", {})  # the process dies here; the child stays RUNNING
     first.flush()
-    again = SearchTracker.start(mlflow_uri, "exp", "study-b", {"budget": 3}, {})
+    trial = study.ask()
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)  # found lost by the next start (settle)
+    again = SearchTracker.start(mlflow_uri, "exp", "study-b", {"budget": 3}, {}, study=study)
     assert again.parent_run_id == first.parent_run_id
-    again.mark_killed([0])
+    again.reconcile(study)
     (child,) = again.trial_runs()
     assert child.info.status == "KILLED"
+    assert child.data.tags["optuna_trial_state"] == "FAIL" and "lost" in child.data.tags["fail_reason"]
+
+
+def test_a_resumed_search_completes_the_runs_of_trials_told_before_their_writes_reached_mlflow(mlflow_uri, tmp_path):
+    """A trial is told to Optuna while its run is written on the writer thread: a kill between the two leaves a
+    COMPLETE (or PRUNED) trial whose run is RUNNING, then KILLED, without its curve. The next start repairs it from
+    the study; a lost trial's run gets the epochs it trained."""
+    import optuna
+
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 'o.db'}")
+    tracker = SearchTracker.start(mlflow_uri, "exp", "s", {}, {}, study=study)
+    states = {0: "COMPLETE", 1: "PRUNED", 2: "FAIL"}
+    for number, state in states.items():
+        run = tracker.start_trial(number, f"arch-{number}", {"epochs": 3})
+        run.on_epoch_end(0, {"val_accuracy": 0.5, "train_loss": 1.0})  # buffered: never sent before the kill
+        trial = study.ask()
+        trial.set_user_attr("arch", f"arch-{number}")
+        for step, value in ((1, 0.5), (2, 0.6), (3, 0.7))[: 2 if state == "PRUNED" else 3]:
+            trial.report(value, step)
+        if state == "PRUNED":
+            trial.set_user_attr("pruned_at_epoch", 2)
+            trial.set_user_attr("prune_reason", "not in the top 1/3")
+        if state != "FAIL":
+            trial.set_user_attr("seconds", 1.5)
+            trial.set_user_attr("n_params", 1234)
+        study.tell(trial, 0.7 if state == "COMPLETE" else None, state=getattr(optuna.trial.TrialState, state))
+    tracker.flush()  # the runs exist, RUNNING: the process dies here
+
+    again = SearchTracker.start(mlflow_uri, "exp", "s", {}, {}, study=study)
+    again.reconcile(study)
+    again.reconcile(study)  # twice: nothing is logged twice
+    client = MlflowClient(mlflow_uri)
+    runs = {r.data.tags["optuna_trial_number"]: r for r in again.trial_runs()}
+    curve = {n: [(m.step, m.value) for m in client.get_metric_history(r.info.run_id, "val_accuracy")]
+             for n, r in runs.items()}
+    assert curve == {"0": [(1, 0.5), (2, 0.6), (3, 0.7)], "1": [(1, 0.5), (2, 0.6)], "2": [(1, 0.5), (2, 0.6), (3, 0.7)]}
+    assert [runs[n].info.status for n in "012"] == ["FINISHED", "FINISHED", "KILLED"]
+    assert runs["0"].data.metrics == {"val_accuracy": 0.7, "n_params": 1234, "train_seconds": 1.5}
+    assert runs["1"].data.tags["prune_reason"] == "not in the top 1/3" and runs["1"].data.metrics["pruned_at_epoch"] == 2
+    assert [runs[n].data.tags["optuna_trial_state"] for n in "012"] == ["COMPLETE", "PRUNED", "FAIL"]
+    arch = json.loads(client.download_artifacts(runs["0"].info.run_id, "arch.json", str(tmp_path)) and
+                      (tmp_path / "arch.json").read_text())
+    assert arch == {"arch": "arch-0"}
 
 
 def test_env_var_wins_over_params(monkeypatch):
@@ -182,3 +230,19 @@ def test_a_new_study_of_an_old_name_gets_a_new_parent_run_and_its_resume_the_sam
     legacy.add_trial(optuna.trial.create_trial(value=0.5))
     found = SearchTracker.start(mlflow_uri, "exp", "legacy", {}, {}, storage=storage, study=legacy)
     assert found.parent_run_id == made.parent_run_id == legacy.user_attrs["mlflow_parent_run_id"]
+
+
+def test_a_search_or_stage_run_again_with_nothing_new_adds_no_metric_points(mlflow_uri):
+    client = MlflowClient(mlflow_uri)
+    for completed in (4, 4, 6):  # a run, a rerun that trains nothing, n_trials raised to 6
+        tracker = SearchTracker.start(mlflow_uri, "exp", "s", {}, {})
+        tracker.log_series("hypervolume", [1.0, 2.0, 2.0, 3.0, 3.0, 4.0][:completed], range(completed))
+        tracker.finish({"completed_trials": completed, "best_val_accuracy": 0.9})
+    history = {name: [(m.step, m.value) for m in client.get_metric_history(tracker.parent_run_id, name)]
+               for name in ("hypervolume", "completed_trials", "best_val_accuracy")}
+    assert history == {"hypervolume": [(0, 1.0), (1, 2.0), (2, 2.0), (3, 3.0), (4, 3.0), (5, 4.0)],
+                       "completed_trials": [(0, 4.0), (0, 6.0)], "best_val_accuracy": [(0, 0.9)]}
+    run_id = client.create_run(open_tracking(mlflow_uri, "exp")[1]).info.run_id
+    log_results(mlflow_uri, run_id, {"n_params": 30802})  # retrain logs it, evaluate reports it again
+    log_results(mlflow_uri, run_id, {"n_params": 30802, "test_accuracy": 0.9})
+    assert [m.value for m in client.get_metric_history(run_id, "n_params")] == [30802]
