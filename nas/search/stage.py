@@ -365,10 +365,9 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
                 study.set_user_attr(WARMUP_ATTR, [space.encode(arch) for arch in warm])
             tracker = SearchTracker.start(
                 uri, params.tracking.experiment, study_name,
-                params={"space": s.space, "strategy": s.strategy, "budget": s.n_trials,
+                params={"space": s.space, "strategy": s.strategy,
                         "dataset": params.data.dataset, "seed": s.seed, "epochs": s.epochs, "channels": s.channels,
-                        "cells_per_stage": s.cells_per_stage, "workers": s.workers, "lag": s.lag,
-                        "executor": s.executor, "objectives": ",".join(f"{k}:{v}" for k, v in objectives.items()),
+                        "cells_per_stage": s.cells_per_stage, "lag": s.lag, "objectives": ",".join(f"{k}:{v}" for k, v in objectives.items()),
                         "pruner": s.pruner, **({"min_epochs": s.min_epochs, "max_epochs": s.trained_epochs}
                                                if s.pruner != "none" else {}),
                         **{f"constraint.{k}": v for k, v in s.constraints.items()},
@@ -378,6 +377,7 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
                         **{f"strategy.{k}": v for k, v in options.items()}},
                 tags={"data_dvc_md5": dvc_data_hash()},  # and mlflow.source.git.commit, on every run
                 storage=s.storage, study=study,
+                settings={"n_trials": s.n_trials, "workers": s.workers, "executor": s.executor},
             )
             where = f"{s.workers} worker(s), {s.executor}" + (f" at {s.dask_address}" if s.dask_address else "")
             report(f"[search] study {study_name!r} in {redact(s.storage)}; {s.strategy} on {s.space}, "

@@ -180,14 +180,18 @@ class SearchTracker:
     @classmethod
     def start(
         cls, uri: str, experiment: str, study_name: str, params: dict[str, Any], tags: dict[str, str], storage: str = "",
-        study: Any = None,
+        study: Any = None, settings: dict[str, Any] | None = None,
     ) -> SearchTracker:
         """Open the parent run of study ``study_name`` in ``storage``: the existing one when the search is resumed,
         else a new one. Runs that a dead process left RUNNING are closed first.
 
         With the Optuna ``study`` itself, the run is the one recorded in it (user attribute ``mlflow_parent_run_id``,
         written here): a new study of an old name (deleted, or its storage file removed) gets a new run, not the old
-        study's. A study from before that record, with trials, finds its run by the tags."""
+        study's. A study from before that record, with trials, finds its run by the tags.
+
+        ``params`` define the search and are logged once (MLflow params cannot change); ``settings`` may change
+        between starts of one search (n_trials raised, other workers) and are tags, set at every start, as is the
+        git commit the start runs."""
         client, experiment_id = open_tracking(uri, experiment)
         close_stale_runs(client, experiment_id)
         storage = redact(storage)
@@ -210,12 +214,15 @@ class SearchTracker:
             run_id = existing[0].info.run_id if existing else None
         if run_id is not None:
             client.update_run(run_id, status="RUNNING")
-            client.set_tag(run_id, WORKER_TAG, this_worker())
+            for key, value in run_tags(git_commit()).items():
+                client.set_tag(run_id, key, value)
         else:
             all_tags = {STUDY_TAG: study_name, STORAGE_TAG: storage, ROLE_TAG: "search", MLFLOW_RUN_NAME: study_name,
                         **run_tags(git_commit()), **tags}
             run_id = client.create_run(experiment_id, run_name=study_name, tags=all_tags).info.run_id
             client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        for key, value in (settings or {}).items():
+            client.set_tag(run_id, key, str(value))
         if study is not None and recorded != run_id:
             study.set_user_attr(PARENT_RUN_ATTR, run_id)
         return cls(client, experiment_id, run_id, uri)
