@@ -235,13 +235,14 @@ def test_a_new_study_of_an_old_name_gets_a_new_parent_run_and_its_resume_the_sam
 def test_a_search_or_stage_run_again_with_nothing_new_adds_no_metric_points(mlflow_uri):
     client = MlflowClient(mlflow_uri)
     for completed in (4, 4, 6):  # a run, a rerun that trains nothing, n_trials raised to 6
-        tracker = SearchTracker.start(mlflow_uri, "exp", "s", {}, {})
+        tracker = SearchTracker.start(mlflow_uri, "exp", "s", {"epochs": 2}, {}, settings={"n_trials": completed})
         tracker.log_series("hypervolume", [1.0, 2.0, 2.0, 3.0, 3.0, 4.0][:completed], range(completed))
         tracker.finish({"completed_trials": completed, "best_val_accuracy": 0.9})
     history = {name: [(m.step, m.value) for m in client.get_metric_history(tracker.parent_run_id, name)]
                for name in ("hypervolume", "completed_trials", "best_val_accuracy")}
     assert history == {"hypervolume": [(0, 1.0), (1, 2.0), (2, 2.0), (3, 3.0), (4, 3.0), (5, 4.0)],
                        "completed_trials": [(0, 4.0), (0, 6.0)], "best_val_accuracy": [(0, 0.9)]}
+    assert client.get_run(tracker.parent_run_id).data.tags["n_trials"] == "6"  # a setting: this start's
     run_id = client.create_run(open_tracking(mlflow_uri, "exp")[1]).info.run_id
     log_results(mlflow_uri, run_id, {"n_params": 30802})  # retrain logs it, evaluate reports it again
     log_results(mlflow_uri, run_id, {"n_params": 30802, "test_accuracy": 0.9})
