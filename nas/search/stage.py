@@ -40,7 +40,7 @@ from nas.search.runner import claim, open_study, recorded_attrs, run_search, set
 from nas.spaces import SPACES, NetworkConfig
 from nas.stores import redact, sqlite_path
 from nas.strategies import make_sampler
-from nas.tracking import SearchTracker, flush_trackers, open_tracking, tracking_uri, ui_link
+from nas.tracking import SearchTracker, flush_trackers, open_tracking, refused_by_store, tracking_uri, ui_link
 from nas.training import Diverged, TrainConfig, init_model, pick_device, train_config
 from nas.training.checkpoints import CheckpointError, read_checkpoint
 from nas.training.loop import EpochCallback
@@ -394,7 +394,8 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
                                 workers=s.workers, lag=s.lag, submit=pool.submit,
                                 storage_url=_absolute(s.storage) if s.executor == "dask" else None, task=task,
                                 timeout_s=s.timeout_s)
-            pool.everywhere(flush_trackers)  # the trial runs that worker processes still write
+            with refused_by_store(uri, "writing the trials' runs"):
+                pool.everywhere(flush_trackers)  # the trial runs that worker processes still write
     except BaseException:
         if tracker is not None:
             tracker.fail()  # after the pool: its threads have told their trials and written their runs
@@ -435,13 +436,15 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
         summary["reference_point"] = reference
         history = pareto.trial_hypervolumes(trials, objectives, reference)
         summary["hypervolume"] = history[-1]
-        tracker.log_series("hypervolume", history, [t.number for t in trials])  # step: the trial's number
+        with refused_by_store(uri, "finishing the search's run"):
+            tracker.log_series("hypervolume", history, [t.number for t in trials])  # step: the trial's number
         final["front_size"] = len(members)  # the hypervolume is the series above: its last step is the final one
         report(f"[search] Pareto front: {len(members)} trial(s), hypervolume {history[-1]:.4g} (reference "
                f"{reference})")
+    with refused_by_store(uri, "finishing the search's run"):
+        tracker.finish(final)
     SEARCH_JSON.parent.mkdir(parents=True, exist_ok=True)
     SEARCH_JSON.write_text(json.dumps(summary, indent=2) + "\n")
-    tracker.finish(final)
     report(f"[search] best trial #{best.number}: val_acc={best.val_accuracy:.4f}  {best.arch}")
     report(f"[search] the trials in MLflow's UI: {summary['mlflow']['ui']}")
     counts = data.manifest["splits"]["val"]["class_counts"]

@@ -14,6 +14,7 @@ from nas.tracking.mlflow_tracking import (
     log_bench,
     log_results,
     open_tracking,
+    refused_by_store,
     tracking_uri,
     ui_link,
 )
@@ -21,4 +22,5 @@ from nas.tracking.registry import CHAMPION, ModelVersion, RetrainRun, load_model
 
 __all__ = ["CHAMPION", "EXPERIMENT_KIND_TAG", "FAIL_REASON_TAG", "TRAINING_KIND", "WORKER_TAG", "ModelVersion",
            "RetrainRun", "SearchTracker", "TrialRun", "close_stale_runs", "flush_trackers", "git_commit", "load_model", "log_bench",
-           "log_results", "open_tracking", "promote_champion", "register_model", "tracking_uri", "ui_link"]
+           "log_results", "open_tracking", "promote_champion", "refused_by_store", "register_model", "tracking_uri",
+           "ui_link"]

@@ -23,8 +23,9 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from mlflow.entities import Metric, Param
@@ -76,6 +77,21 @@ def run_tags(commit: str) -> dict[str, str]:
     """Tags of every run we create: the process that runs it and the code's git commit (MLflow's own tag, which its
     UI shows as the run's source version)."""
     return {WORKER_TAG: this_worker(), **({MLFLOW_GIT_COMMIT: commit} if commit != "unknown" else {})}
+
+
+TRACKING_ERRORS = (MlflowException, SQLAlchemyError, sqlite3.Error)
+
+
+@contextmanager
+def refused_by_store(uri: str, doing: str) -> Iterator[None]:
+    """An MLflow store that fails (locked, unreachable) while ``doing`` is one error line under ``tracking.uri``.
+    The Optuna study, not MLflow, is the record of a search: the search run again trains nothing it holds, and
+    brings the runs up to date (``SearchTracker.reconcile``)."""
+    try:
+        yield
+    except TRACKING_ERRORS as exc:
+        raise UserError(f"tracking.uri: the MLflow store {redact(uri)!r} failed while {doing} ({reason(exc, uri)}); "
+                        "the Optuna study keeps every trial: run the search again once the store answers") from None
 
 
 def open_tracking(uri: str, experiment: str, key: str = "tracking.uri",
@@ -193,8 +209,14 @@ class SearchTracker:
         between starts of one search (n_trials raised, other workers) and are tags, set at every start, as is the
         git commit the start runs."""
         client, experiment_id = open_tracking(uri, experiment)
+        with refused_by_store(uri, "opening the search's run"):
+            return cls._start(client, uri, experiment_id, study_name, params, tags, redact(storage), study,
+                              settings)
+
+    @classmethod
+    def _start(cls, client: MlflowClient, uri: str, experiment_id: str, study_name: str, params: dict[str, Any],
+               tags: dict[str, str], storage: str, study: Any, settings: dict[str, Any] | None) -> SearchTracker:
         close_stale_runs(client, experiment_id)
-        storage = redact(storage)
         recorded = study.user_attrs.get(PARENT_RUN_ATTR) if study is not None else None
         run_id = None
         if recorded:
@@ -351,11 +373,17 @@ class SearchTracker:
         self._writer.shutdown()
 
     def fail(self) -> None:
+        """Close the search's run as FAILED, as far as the store lets it: the error that ends the search is the one
+        to report, not a second one from a store that is failing too."""
         try:
             self.flush()
-        finally:
+        except TRACKING_ERRORS:
+            pass
+        try:
             self.client.set_terminated(self.parent_run_id, status="FAILED")
-            self._writer.shutdown()
+        except TRACKING_ERRORS:
+            pass
+        self._writer.shutdown()
 
 
 class TrialRun:

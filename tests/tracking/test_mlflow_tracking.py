@@ -247,3 +247,24 @@ def test_a_search_or_stage_run_again_with_nothing_new_adds_no_metric_points(mlfl
     log_results(mlflow_uri, run_id, {"n_params": 30802})  # retrain logs it, evaluate reports it again
     log_results(mlflow_uri, run_id, {"n_params": 30802, "test_accuracy": 0.9})
     assert [m.value for m in client.get_metric_history(run_id, "n_params")] == [30802]
+
+
+def test_a_failing_store_is_one_line_and_closing_a_failed_search_adds_no_second_error(mlflow_uri):
+    import sqlite3
+
+    from nas.tracking import refused_by_store
+
+    with pytest.raises(UserError, match=r"^tracking.uri: the MLflow store 'sqlite:///.*' failed while writing the "
+                                        r"trials' runs \(database is locked\); the Optuna study keeps every trial: run "
+                                        r"the search again once the store answers$"):
+        with refused_by_store(mlflow_uri, "writing the trials' runs"):
+            raise sqlite3.OperationalError("database is locked")
+
+    tracker = SearchTracker.start(mlflow_uri, "exp", "s", {}, {})
+
+    def locked() -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    tracker.submit(locked)  # a trial's write the store refused, met when the search fails for its own reason
+    tracker.fail()  # does not raise: the search's own error is the one reported
+    assert MlflowClient(mlflow_uri).get_run(tracker.parent_run_id).info.status == "FAILED"
