@@ -311,10 +311,10 @@ class SearchParams(TrainParams):
     @field_validator("study_name")
     @classmethod
     def _quotable_study_name(cls, name: str | None) -> str | None:
-        # MLflow finds a study's run by a filter string, in which a quote would end the name
-        if name is not None and (not name.strip() or any(c in name for c in "'\"\\")):
-            raise ValueError("must be a non-empty name without quotes or backslashes (MLflow filters runs by it)")
-        return name
+        # MLflow finds a study's run by a filter string, in which a quote would end the name; empty: the derived name
+        if name is not None and any(c in name for c in "'\"\\"):
+            raise ValueError("must be a name without quotes or backslashes (MLflow filters runs by it)")
+        return name or None
 
     @field_validator("dask_address")
     @classmethod

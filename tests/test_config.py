@@ -159,7 +159,7 @@ SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing,
          "search.curve_threshold: must be a number > 0 and < 1 (got 1.5)"),
         ("search:\n  strategy: bohb\n  pruner: curve\n", "search.pruner: curve extrapolates every trial to "
          "max_epochs, but bohb trains each trial to the budget it chooses; with bohb use pruner: none"),
-        ("search:\n  study_name: bob's study\n", "search.study_name: must be a non-empty name without quotes or "
+        ("search:\n  study_name: bob's study\n", "search.study_name: must be a name without quotes or "
          "backslashes (MLflow filters runs by it) (got \"bob's study\")"),
         ("search:\n  strategy: bohb\n  pruner: hyperband\n  max_epochs: 9\n", "search.pruner: hyperband would stop "
          "trials bohb gave a budget (and judge them against max_epochs, not their budget): bohb's brackets are its "

@@ -57,6 +57,8 @@ def device_name(device: str) -> str:
     /proc/cpuinfo, else ``platform.processor()``), ``"cuda: <GPU name>"``, or the device itself."""
     target = torch.device(device)
     if target.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"latency device {device!r}: no CUDA device here; allowed: cpu")
         return f"cuda: {torch.cuda.get_device_name(target)}"
     if target.type != "cpu":
         return str(target)

@@ -37,7 +37,7 @@ from nas.search.stage import SEARCH_JSON, default_study_name, dvc_data_hash, stu
 from nas.spaces import SPACES, NetworkConfig
 from nas.stores import redact
 from nas.strategy_registry import ONESHOT_KEYS
-from nas.tracking import SearchTracker, open_tracking, tracking_uri, ui_link
+from nas.tracking import SearchTracker, open_tracking, refused_by_store, tracking_uri, ui_link
 from nas.training import Diverged, pick_device
 from nas.training.checkpoints import CheckpointError, read_checkpoint
 
@@ -97,7 +97,8 @@ def start_tracker(params: Params, uri: str, study: optuna.Study, report: Callabl
                    if k in ONESHOT_KEYS[s.strategy]}},  # what the strategy reads, as params.yaml may set
         tags={"data_dvc_md5": dvc_data_hash()}, storage=s.storage, study=study)
     settle(study, report)
-    tracker.reconcile(study)  # the runs of trials a killed process left: as the study has them
+    with refused_by_store(uri, "bringing the trials' runs up to date"):
+        tracker.reconcile(study)  # the runs of trials a killed process left: as the study has them
     return tracker
 
 

@@ -66,14 +66,29 @@ def study_identity(params: Params, data: PreparedData) -> dict[str, Any]:
     identity = {k: v for k, v in identity.items() if k not in _LATER_KEYS or v != defaults[k]}
     if len(s.directions) > 1:  # the costs are measured on the network at the retrain stage's size
         identity["cost_network"] = [params.retrain.channels, params.retrain.cells_per_stage]
-    if "latency_ms" in s.directions or "latency_ms" in s.constraints:
-        from nas.estimation.cost import device_name
-
-        # Milliseconds on other hardware are not comparable: a study resumed elsewhere would mix them on one front.
-        identity["latency_hardware"] = device_name(pick_device() if s.latency_device == "auto" else s.latency_device)
     identity["dataset"] = params.data.dataset
     identity["data_sha256"] = {k: v["sha256"] for k, v in data.manifest["splits"].items() if k != "test"}
     return identity
+
+
+def same_latency_hardware(study: optuna.Study, params: Params) -> None:
+    """A search that times ``latency_ms`` records the hardware it is timed on (the CPU model or the GPU's name) in its
+    study; resumed on other hardware it is refused, as milliseconds of two machines do not belong on one front. A
+    study from before the record takes this machine's. With Dask, the workers time the trials: their hardware is
+    taken to be the driver's."""
+    s = params.search
+    if "latency_ms" not in s.directions and "latency_ms" not in s.constraints:
+        return
+    from nas.estimation.cost import device_name
+
+    here = device_name(pick_device() if s.latency_device == "auto" else s.latency_device)
+    recorded = study.user_attrs.get(LATENCY_HARDWARE_ATTR)
+    if recorded is None:
+        study.set_user_attr(LATENCY_HARDWARE_ATTR, here)
+    elif recorded != here:
+        raise UserError(f"search.latency_device: study {study.study_name!r} timed latency_ms on {recorded!r}, and "
+                        f"this is {here!r}: milliseconds of two machines do not belong on one front; resume it there, "
+                        "or set search.study_name to start a new study here")
 
 
 def default_study_name(params: Params, identity: dict[str, Any]) -> str:
@@ -98,6 +113,7 @@ def dvc_data_hash(lock: Path = Path("dvc.lock"), out: str = "data/prepared") -> 
 INHERIT_DIR = Path("checkpoints") / "inherit"
 # The study attribute that records the zero-cost warm-up's architectures (encoded, best first).
 WARMUP_ATTR = "zero_cost_warmup"
+LATENCY_HARDWARE_ATTR = "latency_hardware"
 
 
 @functools.lru_cache(maxsize=2)
@@ -361,6 +377,7 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
             uri = tracking_uri(params.tracking.uri)
             open_tracking(uri, params.tracking.experiment)  # an unusable MLflow store, before the study is touched
             claim(study, report)
+            same_latency_hardware(study, params)
             if warm and WARMUP_ATTR not in study.user_attrs:  # a resumed search reads it (recorded_warmup)
                 study.set_user_attr(WARMUP_ATTR, [space.encode(arch) for arch in warm])
             tracker = SearchTracker.start(
@@ -384,7 +401,8 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
                    f"{s.n_trials} trials, {where}, device {device}; MLflow run {tracker.parent_run_id} at "
                    f"{redact(uri)}")
             settle(study, report)
-            tracker.reconcile(study)  # the runs of trials a killed process left: as the study has them
+            with refused_by_store(uri, "bringing the trials' runs up to date"):
+                tracker.reconcile(study)  # the runs of trials a killed process left: as the study has them
             pruning = None if s.pruner == "none" else Pruning(
                 s.pruner, s.min_epochs, s.trained_epochs, s.reduction_factor, tuple(objectives.items()), s.lag,
                 s.curve_threshold)

@@ -332,11 +332,13 @@ class SearchTracker:
 
     def log_series(self, name: str, values: Iterable[float], steps: Iterable[int]) -> None:
         """A metric's history on the search's run, one value per trial at the trial's number as step (e.g. the
-        hypervolume after each trial). Steps already logged (by the run before a resume) are not logged again."""
+        hypervolume after each trial). A step already logged with the same value (by the run before a resume) is not
+        logged again; one whose value changed is (the hypervolume's reference point moves with a worse trial)."""
         stamp = _now_ms()
-        logged = {m.step for m in self.client.get_metric_history(self.parent_run_id, name)}
+        logged = {m.step: m.value for m in sorted(self.client.get_metric_history(self.parent_run_id, name),
+                                                  key=lambda m: m.timestamp)}  # the latest value of each step
         batch = [Metric(name, float(v), stamp, int(step)) for v, step in zip(values, steps, strict=True)
-                 if int(step) not in logged]
+                 if logged.get(int(step)) != float(v)]
         for start in range(0, len(batch), 1000):  # MLflow's log_batch takes at most 1000 metrics
             self.client.log_batch(self.parent_run_id, metrics=batch[start:start + 1000])
 

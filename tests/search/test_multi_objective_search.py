@@ -9,6 +9,7 @@ import json
 import optuna
 import pandas as pd
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
@@ -158,20 +159,30 @@ def test_the_knee_of_a_three_objective_front_is_below_the_plane_through_its_extr
     assert pareto.knee(pareto.costs([(0.9, 1.0, 3.0), (0.5, 3.0, 1.0), (0.8, 1.5, 1.6)], directions)) == 2
 
 
-def test_a_latency_search_is_another_study_on_other_hardware(prepared_digits):
-    """Latencies measured on other hardware are not comparable: the hardware is part of the study's identity."""
-    from nas.data import load_prepared
+def test_a_latency_search_records_its_hardware_and_is_refused_elsewhere(prepared_digits, tmp_path):
+    """Latencies measured on other hardware are not comparable: the study records where it timed them."""
     from nas.estimation.cost import device_name
-    from nas.search.stage import study_identity
+    from nas.search.stage import same_latency_hardware
 
-    data = load_prepared(prepared_digits)
-
-    def identity(objectives, **search):
+    def params(objectives, **search):
         strategy = "mo_regularized_evolution" if len(objectives) > 1 else "regularized_evolution"
-        params = Params.model_validate({"data": {"out": str(prepared_digits)},
-                                        "search": {"strategy": strategy, "objectives": objectives, **search}})
-        return study_identity(params, data)
+        return Params.model_validate({"data": {"out": str(prepared_digits)},
+                                      "search": {"strategy": strategy, "objectives": objectives, **search}})
 
-    assert identity(["val_accuracy", {"latency_ms": "minimize"}])["latency_hardware"] == device_name("cpu")
-    assert identity(["val_accuracy", {"params": "minimize"}], constraints={"params": 1e5}).get("latency_hardware") is None
-    assert "latency_hardware" not in identity(["val_accuracy"])
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    latency = params(["val_accuracy", {"latency_ms": "minimize"}])
+    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    same_latency_hardware(study, latency)
+    assert study.user_attrs["latency_hardware"] == device_name("cpu")
+    same_latency_hardware(study, latency)  # resumed here: fine
+    study.set_user_attr("latency_hardware", "cuda: NVIDIA H100")  # as if made on a GPU machine
+    with pytest.raises(UserError, match=r"^search.latency_device: study 's' timed latency_ms on 'cuda: NVIDIA H100', "
+                                        r"and this is 'cpu: .*': milliseconds of two machines do not belong on one "
+                                        r"front; resume it there, or set search.study_name to start a new study here$"):
+        same_latency_hardware(study, latency)
+    other = optuna.create_study(study_name="p", storage=storage, directions=["maximize", "minimize"])
+    same_latency_hardware(other, params(["val_accuracy", {"params": "minimize"}], constraints={"params": 1e5}))
+    assert "latency_hardware" not in other.user_attrs
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="latency device 'cuda': no CUDA device here; allowed: cpu"):
+            same_latency_hardware(other, params(["val_accuracy", {"latency_ms": "minimize"}], latency_device="cuda"))

@@ -243,6 +243,13 @@ def test_a_search_or_stage_run_again_with_nothing_new_adds_no_metric_points(mlfl
     assert history == {"hypervolume": [(0, 1.0), (1, 2.0), (2, 2.0), (3, 3.0), (4, 3.0), (5, 4.0)],
                        "completed_trials": [(0, 4.0), (0, 6.0)], "best_val_accuracy": [(0, 0.9)]}
     assert client.get_run(tracker.parent_run_id).data.tags["n_trials"] == "6"  # a setting: this start's
+    # A worse trial moves the hypervolume's reference point: every step changes, and is logged again
+    tracker = SearchTracker.start(mlflow_uri, "exp", "s", {"epochs": 2}, {})
+    tracker.log_series("hypervolume", [2.0, 3.0, 3.0, 4.0, 4.0, 5.0, 5.0], range(7))
+    latest = {}
+    for m in sorted(client.get_metric_history(tracker.parent_run_id, "hypervolume"), key=lambda m: m.timestamp):
+        latest[m.step] = m.value
+    assert latest == {0: 2.0, 1: 3.0, 2: 3.0, 3: 4.0, 4: 4.0, 5: 5.0, 6: 5.0}
     run_id = client.create_run(open_tracking(mlflow_uri, "exp")[1]).info.run_id
     log_results(mlflow_uri, run_id, {"n_params": 30802})  # retrain logs it, evaluate reports it again
     log_results(mlflow_uri, run_id, {"n_params": 30802, "test_accuracy": 0.9})
