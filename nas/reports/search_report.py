@@ -20,7 +20,6 @@ from nas.reports.plots import (
 )
 from nas.search import pareto
 
-
 # Written only for the searches they describe (multi-objective; one-shot), so not DVC outputs: `dvc plots show`
 # shows them when named (`dvc plots show reports/*.png`).
 SEARCH_KIND_PLOTS = frozenset({"pareto_front.png", "hypervolume.png", "alphas.png", "oneshot_epochs.png"})

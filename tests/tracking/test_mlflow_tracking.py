@@ -261,11 +261,10 @@ def test_a_failing_store_is_one_line_and_closing_a_failed_search_adds_no_second_
 
     from nas.tracking import refused_by_store
 
-    with pytest.raises(UserError, match=r"^tracking.uri: the MLflow store 'sqlite:///.*' failed while writing the "
-                                        r"trials' runs \(database is locked\); the Optuna study keeps every trial: run "
-                                        r"the search again once the store answers$"):
-        with refused_by_store(mlflow_uri, "writing the trials' runs"):
-            raise sqlite3.OperationalError("database is locked")
+    expected = (r"^tracking.uri: the MLflow store 'sqlite:///.*' failed while writing the trials' runs \(database is "
+                r"locked\); the Optuna study keeps every trial: run the search again once the store answers$")
+    with pytest.raises(UserError, match=expected), refused_by_store(mlflow_uri, "writing the trials' runs"):
+        raise sqlite3.OperationalError("database is locked")
 
     tracker = SearchTracker.start(mlflow_uri, "exp", "s", {}, {})
 
