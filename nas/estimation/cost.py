@@ -52,13 +52,18 @@ def flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     return int(counter.get_total_flops())
 
 
+def _latency_device(device: str) -> torch.device:
+    target = torch.device(device)
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"latency device {device!r}: no CUDA device here; allowed: cpu")
+    return target
+
+
 def device_name(device: str) -> str:
     """The hardware ``device`` names, as latencies measured on it depend on it: ``"cpu: <model>"`` (Linux's
     /proc/cpuinfo, else ``platform.processor()``), ``"cuda: <GPU name>"``, or the device itself."""
-    target = torch.device(device)
+    target = _latency_device(device)
     if target.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"latency device {device!r}: no CUDA device here; allowed: cpu")
         return f"cuda: {torch.cuda.get_device_name(target)}"
     if target.type != "cpu":
         return str(target)
@@ -95,9 +100,7 @@ def latency_ms(model: nn.Module, input_shape: Sequence[int], device: str = "cpu"
     Returns:
         The median milliseconds per forward pass.
     """
-    target = torch.device(device)
-    if target.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"latency device {device!r}: no CUDA device here; allowed: cpu")
+    target = _latency_device(device)
     net = copy.deepcopy(model).to(target)
     x = _example(input_shape, batch_size, target)
     timer = Timer(stmt="net(x)", globals={"net": net, "x": x}, num_threads=threads)
