@@ -12,6 +12,12 @@ three functions (``Domain``); this module does the rest of the paper's section 3
   representatives (3.3);
 - explicit fitness sharing (a species' offspring are proportional to its members' mean fitness), stagnant species
   are penalised, species champions survive unchanged (3.3, 4.1);
+- when the population's best has not improved for 20 generations, only the top two species reproduce (4.1): as in
+  the reference implementation's "delta coding", half the offspring go to the best species and half to the
+  second, and both count as just improved. (The reference also breeds all those offspring from the two champions;
+  here they breed as any species' offspring do.) Measured on XOR (``benchmarks/neat_xor.py``, 100 runs): mean
+  generations 28.9 with the rule, 27.7 without, median 24 both, the slowest run 159 against 121; the rule acts only
+  in a run's slow tail, and this one is the paper's.
 - crossover that takes matching genes from either parent and the rest from the fitter one (3.2).
 """
 
@@ -51,6 +57,7 @@ class NEATConfig:
     champion_min_size: int = 6  # species this large keep their champion unchanged
     stagnation: int = 15  # generations without improvement before a species is penalised
     stagnant_penalty: float = 0.01
+    population_stagnation: int = 20  # generations without a new population best before only two species reproduce
     mutate_only: float = 0.25  # offspring made by mutation alone
     mate_only: float = 0.2  # crossover offspring left unmutated
     interspecies: float = 0.001  # crossover partners from another species
@@ -73,6 +80,7 @@ class Evolution:
         self.innovation: dict[Hashable, int] = {}
         self.species: list[Species] = []
         self.generation = 0
+        self.best, self.improved_at = -np.inf, 0  # the population's best fitness so far, and when it was reached
         self.population = population
         for genome in population:
             self._register(genome)
@@ -138,6 +146,17 @@ class Evolution:
             # every species is stagnant.
             shared.append(float(fitness_array[species.members].mean()) * (c.stagnant_penalty if stagnant else 1.0))
         counts = self._allocate(np.asarray(shared), c.population_size)
+        top = float(fitness_array.max())
+        if top > self.best:
+            self.best, self.improved_at = top, self.generation
+        elif self.generation - self.improved_at >= c.population_stagnation and len(self.species) > 1:
+            first, second = sorted(range(len(self.species)),
+                                   key=lambda i: -fitness_array[self.species[i].members].max())[:2]
+            counts = [0] * len(self.species)
+            counts[first], counts[second] = c.population_size // 2, c.population_size - c.population_size // 2
+            for i in (first, second):
+                self.species[i].improved_at = self.generation
+            self.improved_at = self.generation
 
         children: list[Genome] = []
         ranked_all = [sorted(s.members, key=lambda i: -fitness_array[i]) for s in self.species]

@@ -66,3 +66,22 @@ def test_advance_rejects_a_wrong_number_of_fitness_values():
     ev = evolution([{"a": 0.0}, {"a": 1.0}])
     with pytest.raises(ValueError, match="1 fitness values for 2 genomes"):
         ev.advance([1.0])
+
+
+def test_a_population_that_stops_improving_breeds_only_its_top_two_species():
+    """Section 4.1: no new population best for ``population_stagnation`` generations, and only the top two species
+    reproduce, half the offspring each; then the count starts again."""
+    species = {"a": 3.0, "x": 2.0, "p": 1.0}  # a genome's fitness is its species', so the best never improves
+    population = [{"a": 0.0}] * 4 + [{"x": 0.0, "y": 0.0, "z": 0.0, "w": 0.0}] * 4 + [{"p": 0.0, "q": 0.0}] * 4
+    ev = evolution(population, threshold=2.0, stagnation=100, population_stagnation=3, interspecies=0.0)
+
+    def fitness(genomes):
+        return [next(value for gene, value in species.items() if gene in g) for g in genomes]
+
+    bred = []
+    for _ in range(5):
+        children = ev.advance(fitness(ev.population))
+        bred.append(tuple(fitness(children).count(value) for value in species.values()))
+    assert bred[:3] == [(6, 4, 2)] * 3  # offspring in proportion 3:2:1
+    assert bred[3] == (6, 6, 0)  # generation 3: three generations without a new best
+    assert bred[4] == (7, 5, 0) and ev.improved_at == 3  # the count starts again
