@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlparse
 
 from filelock import FileLock
 from sqlalchemy.engine import make_url
@@ -37,6 +38,39 @@ def is_sqlite_file(path: str | Path) -> bool:
         return False
     with open(path, "rb") as file:
         return file.read(16) in (b"", b"SQLite format 3\x00")
+
+
+def sqlite_tables(path: str | Path) -> set[str] | None:
+    """The tables of the SQLite database at ``path``, read without changing it; None where it cannot be read."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)) as db:
+            return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error:
+        return None
+
+
+MLFLOW_TABLES = {"experiments", "runs", "registered_models"}  # in every MLflow store with a model registry
+
+
+def check_store(uri: str, shown: str, hint: str) -> None:
+    """Refuse a local MLflow store that does not exist, or a SQLite file that is not one: MLflow would create an
+    empty store (``mlflow.db``, ``mlruns/``) only to report that the model is not in it, add its tables to another
+    database, or fail on that database's migration history (an Optuna study's). ``shown`` names the store in the
+    message; ``hint`` says what to do. A server is left to MLflow, whose own error names it."""
+    scheme, path = urlparse(uri).scheme, sqlite_path(uri)
+    if path is not None:  # an empty file is an empty database: MLflow would build its tables in it
+        there = Path(path).is_file() and Path(path).stat().st_size > 0
+        if there and not is_sqlite_file(path):
+            raise UserError(f"{shown}: {path} is not a SQLite database; {hint}")
+        tables = sqlite_tables(path) if there else None
+        if tables is not None and not MLFLOW_TABLES <= tables:
+            raise UserError(f"{shown}: {path} is a SQLite database but not an MLflow store; {hint}")
+    elif scheme in ("", "file"):  # a file store
+        there = bool(uri) and Path(urlparse(uri).path if scheme else uri).is_dir()
+    else:
+        return
+    if not there:
+        raise UserError(f"{shown}: no MLflow store there; {hint}")
 
 
 def sqlite_wal(path: str) -> None:

@@ -109,6 +109,30 @@ def write(name: str, content: str | bytes) -> Callable[[Path], None]:
     return setup
 
 
+# A retrain.json whose registered version the store does not hold (the template's search registered none).
+RETRAINED = json.dumps({"mlflow": {"registered_model": "nas-digits", "version": "7", "run_id": "0" * 32}})
+
+
+def evaluate_inputs(*unlink: str, **search: str) -> Callable[[Path], None]:
+    """The evaluate stage's inputs: retrain.json naming version 7, the files ``unlink`` removed, ``search`` set in
+    the search record best.pt carries (``test_sha256`` sets its test split's hash instead)."""
+
+    def setup(project: Path) -> None:
+        import torch
+
+        (project / "models" / "retrain.json").write_text(RETRAINED)
+        for name in unlink:
+            (project / name).unlink()
+        if search:
+            ckpt = torch.load(project / "models" / "best.pt", weights_only=True)
+            if "test_sha256" in search:
+                ckpt["manifest"]["splits"]["test"]["sha256"] = search.pop("test_sha256")
+            ckpt["search"].update(search)
+            torch.save(ckpt, project / "models" / "best.pt")
+
+    return setup
+
+
 def npy(name: str, array: np.ndarray) -> Callable[[Path], None]:
     return lambda project: np.save(project / name, array)
 
@@ -224,6 +248,23 @@ CASES: dict[str, Case] = {
                                           lambda project: flip_a_tensor_bit(project / "models" / "best.pt")),
     "evaluate on a deleted split": Case(nas("evaluate"), CORRUPT_DATA["a deleted split"][1],
                                         prepared(lambda f: (f / "val.pt").unlink())),
+    "evaluate on a retrain.json without its MLflow record": Case(
+        nas("evaluate"), r"models/retrain.json: lacks mlflow.registered_model, which the retrain stage writes"),
+    "evaluate on a model trained on another split": Case(
+        nas("evaluate"), r"models/best.pt: trained on other splits than data/prepared holds .*rerun the search and "
+        r"retrain stages", evaluate_inputs(test_sha256="0" * 64)),
+    "evaluate without the Optuna store": Case(
+        nas("evaluate"), r"search.storage sqlite:///optuna.db: no such database, so no study '[^']+' to report",
+        evaluate_inputs("optuna.db")),
+    "evaluate on a study not in the store": Case(
+        nas("evaluate"), r"search.storage sqlite:///optuna.db: holds no study 'gone', which models/best.pt was "
+        r"searched in", evaluate_inputs(study_name="gone")),
+    "evaluate without the MLflow store": Case(
+        nas("evaluate"), r"tracking.uri sqlite:///mlflow.db: no MLflow store there; rerun the retrain stage",
+        evaluate_inputs("mlflow.db")),
+    "evaluate on a version not registered": Case(
+        nas("evaluate"), r"tracking.uri sqlite:///mlflow.db: holds no version 7 of model 'nas-digits', which "
+        r"models/retrain.json names", evaluate_inputs()),
     "the search flow on a flipped byte": Case(flow("search"), CORRUPT_DATA["a flipped byte"][1], prepared(flip_byte),
                                               flow=True),
     "the prepare flow with a bad dataset name": Case(flow("prepare"), r"data.dataset: Input should be 'digits'",
@@ -377,13 +418,16 @@ def _sqlite_dump(path: Path) -> str:
 
 
 def snapshot(project: Path) -> dict[str, str]:
-    """Every file under the project with a digest of its content; a SQLite store by its logical content, so opening
+    """Every folder and file under the project, a file with a digest of its content; a SQLite store by its logical content, so opening
     it (write-ahead log files, a lock file) is not a change, while any row written is."""
     state = {}
     for path in sorted(project.rglob("*")):
-        if path.is_dir() or path.name.endswith(("-wal", "-shm", ".lock")):
-            continue
         name = path.relative_to(project).as_posix()
+        if path.is_dir():
+            state[name] = "<folder>"  # a folder a failing command made (checkpoints/, reports/) is a change too
+            continue
+        if path.name.endswith(("-wal", "-shm", ".lock")):
+            continue
         state[name] = hashlib.sha256(_sqlite_dump(path).encode() if path.suffix == ".db"
                                      else path.read_bytes()).hexdigest()
     return state

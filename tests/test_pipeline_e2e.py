@@ -16,6 +16,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from nas.data import load_prepared, normalize
+from nas.training import predict
+from nas.training.retrain import load_checkpoint
+
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ["nas", "flows", ".dvc/config", ".dvcignore", "dvc.yaml", "params.yaml", "prefect.toml", ".gitignore",
                  "data/.gitignore", "data/raw/README.md"]
@@ -78,6 +82,13 @@ def test_reports_and_models(repo):
     assert len((path / "reports/trials.csv").read_text().splitlines()) == N_TRIALS + 1
     ckpt = torch.load(path / "models/best.pt", weights_only=True)
     assert ckpt["arch"] == details["arch"]
+    # the figures are the retrained model's on the test split, every one of its images
+    model, ckpt = load_checkpoint(path / "models/best.pt")
+    test = load_prepared(path / "data/prepared").test
+    correct = predict(model, normalize(test.x, ckpt["manifest"])) == test.y
+    assert details["test_samples"] == len(test.y) and metrics["test_accuracy"] == round(correct.float().mean().item(), 4)
+    assert list(details["per_class_accuracy"].values()) == [
+        round(correct[test.y == k].float().mean().item(), 4) for k in range(10)]
 
 
 def test_one_mlflow_parent_with_a_child_per_trial_and_a_registered_model(repo):

@@ -30,13 +30,15 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from nas.config import Params  # noqa: E402
 from nas.data import load_prepared, normalize  # noqa: E402
+from nas.errors import UserError, check_writable  # noqa: E402
 from nas.estimation.cost import count_params  # noqa: E402
 from nas.reports import architecture_plot, top_trials, write_search_reports  # noqa: E402
 from nas.reports.run_report import write_report  # noqa: E402
 from nas.search import records  # noqa: E402
 from nas.serving.export import export  # noqa: E402
 from nas.spaces import SPACES  # noqa: E402
-from nas.tracking import CHAMPION, log_results, promote_champion, tracking_uri  # noqa: E402
+from nas.stores import redact, sqlite_path  # noqa: E402
+from nas.tracking import CHAMPION, check_registered, log_results, promote_champion, tracking_uri  # noqa: E402
 from nas.training import pick_device, predict  # noqa: E402
 from nas.training.retrain import BEST_PT, RETRAIN_JSON, load_checkpoint, read_output  # noqa: E402
 
@@ -91,10 +93,58 @@ def confusion_plot(y: torch.Tensor, pred: torch.Tensor, classes: list[str], path
     return path
 
 
+# What evaluate reads of the retrain stage's two outputs.
+RECORDED = {RETRAIN_JSON: ("mlflow.registered_model", "mlflow.version", "mlflow.run_id"),
+            BEST_PT: ("manifest.splits", "manifest.classes", "manifest.dataset", "search.study_name", "search.strategy",
+                      "search.space", "search.n_trials", "search.storage", "search.best.number",
+                      "search.best.val_accuracy", "search.best.arch", "search.mlflow.parent_run_id")}
+
+
+def _first_missing(record: Any, keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = record
+        for part in key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return key
+            value = value[part]
+    return None
+
+
+def _check_inputs(params: Params, retrained: dict[str, Any], ckpt: dict[str, Any], data: Any) -> optuna.Study:
+    """Everything evaluate reads or writes, checked before it writes anything; returns the search's study."""
+    for path, record in ((RETRAIN_JSON, retrained), (BEST_PT, ckpt)):
+        if missing := _first_missing(record, RECORDED[path]):
+            raise UserError(f"{path}: lacks {missing}, which the retrain stage writes; rerun it (dvc repro retrain)")
+    trained_on, held = ckpt["manifest"]["splits"], data.manifest["splits"]
+    if any(trained_on.get(name, {}).get("sha256") != held[name]["sha256"] for name in held):
+        raise UserError(f"{BEST_PT}: trained on other splits than {params.data.out} holds (data.dataset, fractions or "
+                        "seed changed since it was retrained): its test images may be ones it trained on; rerun "
+                        "the search and retrain stages (dvc repro)")
+    storage, name = params.search.storage, ckpt["search"]["study_name"]
+    path = sqlite_path(storage)
+    if path is not None and not Path(path).is_file():
+        raise UserError(f"search.storage {redact(storage)}: no such database, so no study {name!r} to report; run "
+                        "the search stage (dvc repro search)")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        raise UserError(f"search.storage {redact(storage)}: holds no study {name!r}, which {BEST_PT} was searched "
+                        "in; run the search stage (dvc repro search)") from None
+    registered = retrained["mlflow"]
+    check_registered(tracking_uri(params.tracking.uri), registered["registered_model"], registered["version"],
+                     str(RETRAIN_JSON))
+    reports, exported = METRICS_JSON.parent, EXPORT_DIR
+    for folder in (reports, exported):
+        check_writable("the evaluate stage's outputs", folder, folder.glob("*") if folder.is_dir() else ())
+    return study
+
+
 def evaluate(params: Params, report: Callable[[str], None] = print) -> dict[str, Any]:
-    retrained = read_output(RETRAIN_JSON, "retrain")  # every input read before anything is written
+    retrained = read_output(RETRAIN_JSON, "retrain")  # every input read and checked before anything is written
     model, ckpt = load_checkpoint(BEST_PT)
     data = load_prepared(params.data.out, params.data)
+    study = _check_inputs(params, retrained, ckpt, data)
     x = normalize(data.test.x, ckpt["manifest"])
     y = data.test.y
     pred = predict(model, x)
@@ -138,9 +188,6 @@ def evaluate(params: Params, report: Callable[[str], None] = print) -> dict[str,
     cell_png = architecture_plot(space.decode(ckpt["arch"]), folder / "best_arch.png")
     confusion_png = confusion_plot(y, pred, classes, folder / "confusion_matrix.png")
     found = ckpt["search"]
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # The URLs come from params.yaml: the files earlier stages wrote show them without passwords.
-    study = optuna.load_study(study_name=found["study_name"], storage=params.search.storage)
     trials = records(study)
     search_files = write_search_reports(
         study, trials, f"{found['strategy']} on {found['space']} / {metrics['dataset']}", folder,

@@ -63,7 +63,8 @@ def write_search_reports(study: optuna.Study, trials: Sequence[Any], title: str,
     files = [
         folder / "trials.csv",
         folder / "search_progress.csv",
-        search_progress_plot(study, folder / "search_progress.png", title),
+        search_progress_plot(trained["number"].tolist(), trained["val_accuracy"].tolist(),
+                             folder / "search_progress.png", title),
         trials_plot(trained["number"].tolist(), trained["val_accuracy"].tolist(), trained["seconds"].tolist(),
                     folder / "trials.png", title),
     ]

@@ -31,9 +31,14 @@ def export(model: torch.nn.Module, inputs: torch.Tensor, folder: Path) -> dict[s
     try:
         path, outputs = _onnx(model, inputs, folder / "model.onnx")
         fmt = "onnx"
+    except OSError:  # a file that cannot be written is no reason to ship another format
+        raise
     except Exception as exc:  # the exporter's failures have no common type; fall back and say why
         path, outputs = _torchscript(model, inputs, folder / "model.torchscript.pt")
         fmt = f"torchscript (ONNX export failed: {type(exc).__name__})"
+    for name in ("model.onnx", "model.onnx.data", "model.torchscript.pt"):  # an earlier export's other format
+        if folder / name != path and not (name == "model.onnx.data" and fmt == "onnx"):
+            (folder / name).unlink(missing_ok=True)
     diff = np.abs(outputs - reference)
     return {"format": fmt, "path": str(path), "max_abs_diff": float(diff.max()), "atol": ATOL, "rtol": RTOL,
             "inputs_checked": len(inputs), "parity": bool((diff <= ATOL + RTOL * np.abs(reference)).all())}

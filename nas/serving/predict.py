@@ -19,12 +19,13 @@ import torch
 
 from nas.data import normalize
 from nas.errors import UserError, first_line
-from nas.stores import is_sqlite_file, sqlite_path
+from nas.stores import check_store
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
 PREPROCESSING_KEY = "nas_preprocessing"
+STORE_HINT = "name the store the model was registered in (--tracking-uri URI or MLFLOW_TRACKING_URI)"
 
 
 def preprocessing(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -130,24 +131,6 @@ def load_images(paths: list[str], image_shape: list[int]) -> tuple[torch.Tensor,
     return to_batch(read_inputs(paths), image_shape)
 
 
-def check_store(uri: str, shown: str | None = None) -> None:
-    """Refuse a local MLflow store that does not exist: MLflow would create an empty one (``mlflow.db``, ``mlruns/``)
-    only to report that the model is not in it. ``shown`` names the store in the message (default: the option)."""
-    scheme, path = urlparse(uri).scheme, sqlite_path(uri)
-    if path is not None:  # an empty file is an empty database: MLflow would build its tables in it
-        there = Path(path).is_file() and Path(path).stat().st_size > 0
-        if there and not is_sqlite_file(path):
-            raise UserError(f"{shown or f'--tracking-uri {uri}'}: {path} is not a SQLite database; name the store "
-                            "the model was registered in (--tracking-uri URI or MLFLOW_TRACKING_URI)")
-    elif scheme in ("", "file"):  # a file store
-        there = bool(uri) and Path(urlparse(uri).path if scheme else uri).is_dir()
-    else:  # a server: MLflow's own error names it
-        return
-    if not there:
-        raise UserError(f"{shown or f'--tracking-uri {uri}'}: no MLflow store there; name the store the model was "
-                        f"registered in (--tracking-uri URI or MLFLOW_TRACKING_URI)")
-
-
 def predict_files(model_uri: str, inputs: list[str], tracking_uri: str | None = None,
                   shown_uri: str | None = None) -> list[tuple[str, str, float]]:
     """(input, class name, probability) for every image in ``inputs``.
@@ -157,7 +140,7 @@ def predict_files(model_uri: str, inputs: list[str], tracking_uri: str | None = 
     """
     read = read_inputs(inputs)
     if tracking_uri is not None and urlparse(model_uri).scheme in ("models", "runs"):
-        check_store(tracking_uri, shown_uri)
+        check_store(tracking_uri, shown_uri or f"--tracking-uri {tracking_uri}", STORE_HINT)
     from nas.tracking import load_model  # MLflow is imported once the inputs are known to be good
 
     model, metadata = load_model(model_uri, tracking_uri)

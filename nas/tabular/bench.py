@@ -10,7 +10,6 @@ evaluations in ``queries_200``.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +25,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from nas.errors import UserError
+from nas.errors import UserError, check_writable
 from nas.spaces import SPACES
 from nas.stores import is_sqlite_file, redact, require_driver, sqlite_path
 from nas.strategies import make_strategy, resolve
@@ -185,15 +184,6 @@ def resolve_strategies(text: str) -> list[str]:
     return names
 
 
-def _folder_to_write(option: str, path: Path) -> None:
-    """UserError unless ``path`` is, or can be made as, a folder this process may write in."""
-    existing = next(p for p in (path, *path.parents) if p.exists())  # what the missing folders will be made under
-    if not existing.is_dir():
-        raise UserError(f"{option}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"{option}: {existing} is not writable")
-
-
 def check_arguments(runs: int, budget_s: float, out: str | Path, seed: int = 0, jobs: int = 1,
                     tracking_uri: str | None = None, experiment: str = "nas-bench", fidelity: str = "single") -> None:
     """UserError naming the first unusable argument, so that nothing runs or is written with one."""
@@ -207,7 +197,7 @@ def check_arguments(runs: int, budget_s: float, out: str | Path, seed: int = 0, 
         raise UserError(f"--seed {seed}: must be a whole number >= 0")
     if not (0 < budget_s < math.inf):
         raise UserError(f"--budget-s {budget_s:g}: must be a finite number of simulated seconds > 0")
-    _folder_to_write(f"--out {out}", Path(out))
+    check_writable(f"--out {out}", Path(out))
     if tracking_uri is None:
         return
     if not experiment.strip():
@@ -219,7 +209,7 @@ def check_arguments(runs: int, budget_s: float, out: str | Path, seed: int = 0, 
                         "nas bench ends; e.g. sqlite:///mlflow.db")
     if db:  # else the results would be written, and only then the store found unusable
         store = Path(db)
-        _folder_to_write(f"MLflow store {tracking_uri}", store.parent)
+        check_writable(f"MLflow store {tracking_uri}", store.parent)
         if store.exists() and not is_sqlite_file(store):
             raise UserError(f"MLflow store {tracking_uri}: {db} is not a SQLite database")
 

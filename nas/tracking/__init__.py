@@ -18,9 +18,17 @@ from nas.tracking.mlflow_tracking import (
     tracking_uri,
     ui_link,
 )
-from nas.tracking.registry import CHAMPION, ModelVersion, RetrainRun, load_model, promote_champion, register_model
+from nas.tracking.registry import (
+    CHAMPION,
+    ModelVersion,
+    RetrainRun,
+    check_registered,
+    load_model,
+    promote_champion,
+    register_model,
+)
 
 __all__ = ["CHAMPION", "EXPERIMENT_KIND_TAG", "FAIL_REASON_TAG", "TRAINING_KIND", "WORKER_TAG", "ModelVersion",
-           "RetrainRun", "SearchTracker", "TrialRun", "close_stale_runs", "flush_trackers", "git_commit", "load_model", "log_bench",
+           "RetrainRun", "SearchTracker", "TrialRun", "check_registered", "close_stale_runs", "flush_trackers", "git_commit", "load_model", "log_bench",
            "log_results", "open_tracking", "promote_champion", "refused_by_store", "register_model", "tracking_uri",
            "ui_link"]

@@ -29,12 +29,14 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from sqlalchemy.exc import SQLAlchemyError
 
 from nas.errors import UserError, first_line
+from nas.stores import check_store, redact
 from nas.tracking.mlflow_tracking import (
     FAIL_REASON_TAG,
     ROLE_TAG,
     close_stale_runs,
     git_commit,
     open_tracking,
+    refused_by_store,
     run_tags,
 )
 
@@ -120,6 +122,20 @@ def register_model(uri: str, run_id: str, model: torch.nn.Module, input_example:
     for key, value in (tags or {}).items():
         client.set_model_version_tag(name, version.version, key, value)
     return version
+
+
+def check_registered(uri: str, name: str, version: str, recorded_in: str) -> None:
+    """UserError unless version ``version`` of ``name`` (as ``recorded_in`` names it) is in the MLflow store at
+    ``uri``; a local store that is not there is not created."""
+    shown = f"tracking.uri {redact(uri)}"
+    hint = f"rerun the retrain stage, which registers the model and writes {recorded_in} (dvc repro retrain)"
+    check_store(uri, shown, hint)
+    with refused_by_store(uri, "reading the model registry"):
+        try:
+            MlflowClient(tracking_uri=uri).get_model_version(name, str(version))
+        except MlflowException:
+            raise UserError(f"{shown}: holds no version {version} of model {name!r}, which {recorded_in} "
+                            f"names; {hint}") from None
 
 
 def promote_champion(uri: str, name: str, version: str, dataset: str, accuracy: float, test_split: str = "") -> str:

@@ -1,4 +1,6 @@
+import os
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -6,8 +8,10 @@ import optuna
 import pandas as pd
 import pytest
 import torch
+from matplotlib.colors import to_rgb
 from matplotlib.image import imread
 
+from nas.errors import UserError, check_writable
 from nas.evaluation import count_flops, latency_ms
 from nas.evaluation.evaluate import accuracy_interval, confusion_plot
 from nas.reports import cell_plot, top_trials, without_images, write_search_reports
@@ -92,7 +96,38 @@ def test_search_reports_from_the_study(tmp_path):
     assert [row["trial"] for row in top_trials(records(study), k=2)] == [1, 2]
 
 
+def test_the_progress_plot_draws_the_best_so_far_of_a_multi_objective_search(tmp_path):
+    """Optuna's optimization history has no best line once given a target (a multi-objective study's accuracy)."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_metric_names(["val_accuracy", "params"])
+    for number, values in enumerate([(0.5, 10.0), (0.7, 30.0), (0.6, 5.0)]):
+        study.add_trial(optuna.trial.create_trial(values=values, user_attrs={"arch": f"a{number}", "seconds": 1.0}))
+    write_search_reports(study, records(study), "mo", tmp_path)
+    assert pd.read_csv(tmp_path / "search_progress.csv")["best_val_accuracy"].tolist() == [0.5, 0.7, 0.7]
+    image = _pixels(tmp_path / "search_progress.png")[..., :3]
+    line = np.abs(image - np.array(to_rgb("tab:red"))).sum(-1) < 0.15
+    assert line.sum() > 200  # the best-so-far line, drawn in red
+
+
 def test_the_report_artifact_names_its_plots_instead_of_linking_them():
     markdown = "# run\n\n![search progress](search_progress.png)\n\na [link](https://example.org)\n"
     expected = "# run\n\n*search progress: search_progress.png*\n\na [link](https://example.org)\n"
     assert without_images(markdown) == expected
+
+
+def test_an_output_that_cannot_be_overwritten_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    """What evaluate checks of reports/ and models/export/ first: the folder, then each file it would replace (a
+    read-only or immutable file; simulated where root could write it anyway)."""
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "metrics.json").write_text("{}")
+    locked = reports / "report.md"
+    locked.write_text("")
+    locked.chmod(0o444)
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        False if Path(path) == locked and mode & os.W_OK else access(path, mode, **kw)))
+    with pytest.raises(UserError, match=f"^outputs: {locked} is not writable$"):
+        check_writable("outputs", reports, reports.glob("*"))
+    check_writable("outputs", reports, [reports / "metrics.json", reports / "new.png"])  # absent: written anew
+    check_writable("outputs", tmp_path / "models" / "export")  # made under a writable folder

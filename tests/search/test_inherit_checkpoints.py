@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from nas.config import Params
-from nas.data import load_prepared
+from nas.data import load_prepared, normalize
 from nas.errors import UserError
 from nas.search.stage import make_objective, save_trial_weights
 from nas.spaces import SPACES
@@ -49,6 +49,25 @@ def test_a_child_inherits_its_parents_saved_weights_and_trains_child_epochs(chil
     assert len(child.learning_curve) == 1
     params = _child_run(tracker).data.params
     assert params["parent_trial"] == "0" and params["epochs"] == "1" and "copied" in params["inherited"]
+
+
+def test_the_child_starts_as_its_parent_function_preserving(child_of_trial_0, prepared_digits):
+    """The network the child trains from computes what the parent's saved weights compute (a wider first layer
+    is Net2Wider: function-preserving), not a fresh initialisation."""
+    objective, folder, _ = child_of_trial_0
+    space = SPACES["macro"]
+    objective(0, space.decode(PARENT), lambda *_: None)
+    parent = space.build(space.decode(PARENT), objective.network)
+    parent.load_state_dict(torch.load(folder / "trial-0.pt", weights_only=True)["state_dict"])
+    child, transfer = objective._inherit(space, space.decode(CHILD), 0)
+    data = load_prepared(prepared_digits)
+    x = normalize(data.val.x[:64], data.manifest)
+    with torch.no_grad():
+        expected, got = parent.eval()(x), child.eval()(x)
+    fresh = space.build(space.decode(CHILD), objective.network).eval()
+    with torch.no_grad():
+        assert not torch.allclose(fresh(x), expected, atol=1e-3)  # the check can tell a fresh network apart
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
 
 
 def test_a_missing_parent_checkpoint_trains_the_child_from_scratch_and_says_so(child_of_trial_0):

@@ -1,7 +1,10 @@
 import io
 import shutil
+import sqlite3
+from contextlib import closing
 
 import numpy as np
+import optuna
 import pytest
 import torch
 from PIL import Image
@@ -134,6 +137,26 @@ def test_a_store_that_does_not_exist_is_not_created(tmp_path, monkeypatch, capsy
     assert [p.name for p in tmp_path.iterdir()] == ["x.npy"]
 
 
+def test_a_sqlite_database_that_is_not_an_mlflow_store_is_left_untouched(tmp_path, monkeypatch, capsys):
+    """An Optuna study's database named as the store: MLflow would fail on its migration history (Optuna's), and
+    add its tables to any other SQLite file."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    optuna.create_study(storage="sqlite:///optuna.db", study_name="s")
+    with closing(sqlite3.connect("notes.db")) as db, db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    np.save(tmp_path / "x.npy", np.zeros((8, 8), np.uint8))
+    for name in ("optuna.db", "notes.db"):
+        before = (tmp_path / name).read_bytes()
+        code, out, err = run(capsys, "--model", "models:/digits-model/1", "--input", "x.npy",
+                             "--tracking-uri", f"sqlite:///{name}")
+        assert code == 2 and out == [] and err == [
+            f"nas: error: --tracking-uri sqlite:///{name}: {name} is a SQLite database but not an MLflow store; name "
+            "the store the model was registered in (--tracking-uri URI or MLFLOW_TRACKING_URI)"]
+        assert (tmp_path / name).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db", "optuna.db", "x.npy"]
+
+
 def test_a_good_predict_writes_nothing_either(registered, capsys, tmp_path, monkeypatch):
     uri, _, _ = registered
     monkeypatch.chdir(tmp_path)
@@ -174,6 +197,38 @@ def test_exported_onnx_matches_pytorch_on_held_out_images(prepared_digits, tmp_p
     with torch.no_grad():
         np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0], model(x).numpy(),
                                    rtol=1e-3, atol=1e-4)
+
+
+def test_an_export_leaves_only_its_own_format(prepared_digits, tmp_path, monkeypatch):
+    """models/export/ after an ONNX export that fell back to TorchScript, and after the next one that did not: one
+    model file each time, never a stale one of the other format beside it. A file that cannot be written is an
+    error, not a reason to fall back."""
+    from nas.serving import export as exporting
+
+    data = load_prepared(prepared_digits)
+    space = SPACES["nb201"]
+    model = init_model(lambda: space.build(space.decode(ARCH), NetworkConfig(4, 1, 1, 10)), 0).eval()
+    x, folder = normalize(data.test.x[:8], data.manifest), tmp_path / "export"
+    exporting.export(model, x, folder)
+    onnx = exporting._onnx
+
+    def unexportable(*args):
+        raise RuntimeError("an op ONNX has no symbolic function for")
+
+    monkeypatch.setattr(exporting, "_onnx", unexportable)
+    assert exporting.export(model, x, folder)["format"] == "torchscript (ONNX export failed: RuntimeError)"
+    assert sorted(p.name for p in folder.iterdir()) == ["model.torchscript.pt"]
+    monkeypatch.setattr(exporting, "_onnx", onnx)
+    assert exporting.export(model, x, folder)["format"] == "onnx"
+    assert sorted(p.name for p in folder.iterdir()) == ["model.onnx"]
+
+    def unwritable(*args):
+        raise PermissionError(13, "Permission denied", str(folder / "model.onnx"))
+
+    monkeypatch.setattr(exporting, "_onnx", unwritable)
+    with pytest.raises(PermissionError):
+        exporting.export(model, x, folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["model.onnx"]
 
 
 @pytest.mark.parametrize("channels", [1, 3])
