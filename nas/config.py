@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError
 from nas.errors import UserError, first_line
 from nas.estimation.objectives import CHEAP_OBJECTIVES, OBJECTIVES
 from nas.strategy_registry import (
+    INERT_OPTIONS,
     NATIVE,
     ONESHOT,
     ONESHOT_KEYS,
@@ -408,8 +409,12 @@ class SearchParams(TrainParams):
                 raise _option_error(key, f"not an option of {name} (allowed: {', '.join(parameters) or 'none'}); "
                                          "options are per strategy: set strategy_options: {} when switching strategies")
             annotation = parameters[key].annotation
-            if annotation is inspect.Parameter.empty:
-                continue
+            if annotation is inspect.Parameter.empty:  # a Python function or object (Optuna's callables): no
+                # YAML value is one, and None would switch off what the search sets there (constraints_func)
+                raise _option_error(key, f"{name} takes a Python function or object there, which params.yaml "
+                                         "cannot give; leave it out")
+            if key in INERT_OPTIONS:
+                raise _option_error(key, INERT_OPTIONS[key])
             try:
                 TypeAdapter(annotation, config=_STRICT).validate_python(value)
             except ValidationError as exc:

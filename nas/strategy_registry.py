@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import types
+import typing
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -124,6 +126,8 @@ _OPTUNA_OPTION_RANGES: dict[str, Any] = {
     "n_ei_candidates": Annotated[int, Ge(1)],
     "population_size": Annotated[int, Ge(2)],
     "swapping_prob": Annotated[float, Interval(ge=0, le=1)],
+    "crossover_prob": Annotated[float, Interval(ge=0, le=1)],
+    "mutation_prob": Annotated[float, Interval(ge=0, le=1)] | None,  # None: 1 / the number of parameters
     "qmc_type": Literal["sobol", "halton"],
 }
 # Checks between options that Optuna's samplers make when built, by class name.
@@ -147,10 +151,29 @@ def _optuna_class(name: str) -> type | None:
     return cls if isinstance(cls, type) and issubclass(cls, optuna.samplers.BaseSampler) else None
 
 
+# Optuna samplers that cannot run behind ``ReseededSampler`` (a sampler made afresh for each trial, shown only the
+# finished trials of earlier slots: nas.strategies.optuna_sampler), and why.
+UNRESEEDABLE = {
+    "GridSampler": "it walks a grid it shuffles by its seed, and each trial's sampler has a seed of its own, so the "
+                   "trials repeat grid points and miss others",
+    "BruteForceSampler": "it must see the trial being sampled and the running ones, which each trial's view hides",
+}
+
+
+# Optuna options that do nothing behind ``ReseededSampler``, and why.
+INERT_OPTIONS = {
+    "constant_liar": "has no effect here: each trial's sampler sees only the finished trials of earlier slots "
+                     "(search.lag), which is what makes parallel workers give the same trials; leave it out",
+}
+
+
 def resolve(name: str) -> str:
     """The registered name of strategy ``name`` (aliases resolved); raises ValueError listing the allowed ones."""
     name = ALIASES.get(name, name)
     cls = None if name in NATIVE or name in ONESHOT else _optuna_class(name)
+    if cls is not None and cls.__name__ in UNRESEEDABLE:
+        raise ValueError(f"{name} cannot run here: {UNRESEEDABLE[cls.__name__]}; use another strategy (random, "
+                         "optuna_random or qmc to cover the space without a model)")
     if name in NATIVE or name in ONESHOT or (cls is not None and not inspect.isabstract(cls)):
         return name
     allowed = [*STRATEGY_NAMES, *(f"{a} (= {n})" for a, n in ALIASES.items()), "optuna.<any sampler class>",
@@ -201,7 +224,8 @@ def strategy_parameters(name: str) -> dict[str, inspect.Parameter]:
                 annotation = eval(annotation, namespace)  # source annotations, not user input
             except NameError:
                 annotation = inspect.Parameter.empty
-        if annotation in _PLAIN:
+        optional = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else ()
+        if annotation in _PLAIN or optional and set(optional) <= {*_PLAIN, type(None)}:  # x, or x | None
             annotation = _OPTUNA_OPTION_RANGES.get(p.name, annotation)
         parameters[p.name] = p.replace(annotation=annotation)
     return parameters
@@ -218,6 +242,6 @@ def constraints(name: str) -> tuple[Constraint, ...]:
 
 
 __all__ = [
-    "ALIASES", "NATIVE", "ONESHOT", "OPTUNA", "STRATEGY_NAMES", "Constraint", "Native", "constraints", "is_multi_objective",
-    "resolve", "strategy_class", "strategy_parameters",
+    "ALIASES", "INERT_OPTIONS", "NATIVE", "ONESHOT", "OPTUNA", "STRATEGY_NAMES", "UNRESEEDABLE", "Constraint", "Native",
+    "constraints", "is_multi_objective", "resolve", "strategy_class", "strategy_parameters",
 ]

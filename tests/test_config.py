@@ -244,7 +244,27 @@ SEARCH_KEYS = ("epochs, batch_size, lr, momentum, weight_decay, label_smoothing,
         ("search:\n  strategy: tpe\n  strategy_options: {group: true}\n",
          "search.strategy_options.group: may be true only when multivariate is true (got True)"),
         ("search:\n  strategy: optuna.GridSampler\n",
-         "search.strategy_options.search_space: required by optuna.GridSampler"),
+         "search.strategy: optuna.GridSampler cannot run here: it walks a grid it shuffles by its seed, and each "
+         "trial's sampler has a seed of its own, so the trials repeat grid points and miss others; use another "
+         "strategy (random, optuna_random or qmc to cover the space without a model) (got 'optuna.GridSampler')"),
+        ("search:\n  strategy: optuna.BruteForceSampler\n",
+         "search.strategy: optuna.BruteForceSampler cannot run here: it must see the trial being sampled and the "
+         "running ones, which each trial's view hides; use another strategy (random, optuna_random or qmc to cover "
+         "the space without a model) (got 'optuna.BruteForceSampler')"),
+        ("search:\n  strategy: nsga2\n  strategy_options: {mutation_prob: 2.0}\n",
+         "search.strategy_options.mutation_prob: must be a number >= 0 and <= 1, or null (got 2.0)"),
+        ("search:\n  strategy: nsga2\n  strategy_options: {crossover_prob: -1.0}\n",
+         "search.strategy_options.crossover_prob: must be a number >= 0 and <= 1 (got -1.0)"),
+        ("search:\n  strategy: tpe\n  strategy_options: {weights: 3}\n",
+         "search.strategy_options.weights: tpe takes a Python function or object there, which params.yaml cannot "
+         "give; leave it out"),
+        ("search:\n  strategy: nsga2\n  strategy_options: {constraints_func: null}\n",
+         "search.strategy_options.constraints_func: nsga2 takes a Python function or object there, which "
+         "params.yaml cannot give; leave it out"),
+        ("search:\n  strategy: tpe\n  strategy_options: {constant_liar: true}\n",
+         "search.strategy_options.constant_liar: has no effect here: each trial's sampler sees only the finished "
+         "trials of earlier slots (search.lag), which is what makes parallel workers give the same trials; leave "
+         "it out"),
     ],
 )
 def test_bad_params_give_one_line_naming_the_key_and_what_is_allowed(tmp_path, text, line):
@@ -402,9 +422,9 @@ def test_validating_params_imports_no_strategy_code(tmp_path, strategy, imported
 
 def test_any_strategy_on_either_space_by_name(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text("search:\n  space: macro\n  strategy: optuna.BruteForceSampler\n"
-                    "  strategy_options: {avoid_premature_stop: true}\n")
-    assert load_params(path).search.strategy == "optuna.BruteForceSampler"
+    path.write_text("search:\n  space: macro\n  strategy: optuna.CmaEsSampler\n"
+                    "  strategy_options: {n_startup_trials: 2}\n")
+    assert load_params(path).search.strategy == "optuna.CmaEsSampler"
     path.write_text("search:\n  space: macro\n  strategy: re\n  strategy_options: {population_size: 4, sample_size: 2}\n")
     assert load_params(path).search.strategy == "regularized_evolution"
 

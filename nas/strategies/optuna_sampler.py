@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.samplers._ga import BaseGASampler
 from optuna.study.study import _ThreadLocalStudyAttribute
 from optuna.trial import FrozenTrial, TrialState
 
@@ -191,7 +192,10 @@ class ReseededSampler(optuna.samplers.BaseSampler):
                  **options: Any) -> None:
         self._factory, self._seed, self.lag, self._options = factory, seed, lag, options
         self._inner = factory(seed=seed, **options)
-        self._prepared: tuple[int, optuna.Study] | None = None  # (trial id, the view) of the trial being sampled
+        self._generations = ((self._inner.population_size, self._inner._get_generation_key())
+                             if isinstance(self._inner, BaseGASampler) and self._inner.population_size else None)
+        # (trial id, the view, the trial as the sampler sees it) of the trial being sampled
+        self._prepared: tuple[int, optuna.Study, FrozenTrial] | None = None
 
     def _view(self, study: optuna.Study, trial: FrozenTrial) -> optuna.Study:
         if self._prepared is not None and self._prepared[0] == trial._trial_id:
@@ -209,18 +213,39 @@ class ReseededSampler(optuna.samplers.BaseSampler):
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 self._inner = self._factory(seed=seed, **self._options)
         view = visible(study, seen, curveless=len(study.directions) > 1)
-        self._inner.before_trial(view, trial)
-        self._prepared = (trial._trial_id, view)
+        shown = self._generation(study, trial, slot)
+        self._inner.before_trial(view, shown)
+        self._prepared = (trial._trial_id, view, shown)
         return view
 
+    def _generation(self, study: optuna.Study, trial: FrozenTrial, slot: int) -> FrozenTrial:
+        """A genetic sampler's (NSGA-II's, NSGA-III's) generations by slot: slot ``s`` is a member of generation
+        ``s // P`` (P the population size), recorded on the trial, and is bred from the parents of generation
+        ``(s - lag + 1) // P``, the latest whose members it sees all of. Optuna counts a generation's members among
+        the trials a sampler sees; with ``lag`` > 1 that made each generation P + lag - 1 trials, whose last
+        lag - 1 were never parents (they were hidden when the next generation's parents were chosen). With
+        ``lag`` 1 both are Optuna's own generations. Returns the trial as the sampler is shown it."""
+        if self._generations is None:
+            return trial
+        size, key = self._generations
+        study._storage.set_trial_system_attr(trial._trial_id, key, slot // size)
+        shown = copy.copy(trial)
+        shown.system_attrs = {**trial.system_attrs, key: max(0, slot - self.lag + 1) // size}
+        return shown
+
+    # Each call makes the trial's view first: it is what replaces ``_inner`` with this trial's sampler, and one
+    # sampler must both infer the relative search space and sample it (TPE's ``group`` keeps it between the two).
     def infer_relative_search_space(self, study, trial):
-        return self._inner.infer_relative_search_space(self._view(study, trial), trial)
+        view = self._view(study, trial)
+        return self._inner.infer_relative_search_space(view, self._prepared[2])
 
     def sample_relative(self, study, trial, search_space):
-        return self._inner.sample_relative(self._view(study, trial), trial, search_space)
+        view = self._view(study, trial)
+        return self._inner.sample_relative(view, self._prepared[2], search_space)
 
     def sample_independent(self, study, trial, param_name, param_distribution):
-        return self._inner.sample_independent(self._view(study, trial), trial, param_name, param_distribution)
+        view = self._view(study, trial)
+        return self._inner.sample_independent(view, self._prepared[2], param_name, param_distribution)
 
     def after_trial(self, study, trial, state, values) -> None:
         self._inner.after_trial(study, trial, state, values)

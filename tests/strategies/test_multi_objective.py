@@ -14,7 +14,7 @@ from nas.strategies.base import Observation
 from nas.strategies.ehvi import _NODES, _WEIGHTS, EHVI, improvement, yeojohnson_inverse
 from nas.strategies.lemonade import LEMONADE, inverse_density
 from nas.strategies.mo_regularized_evolution import MORegularizedEvolution, crowded_order
-from nas.strategies.optuna_sampler import violation
+from nas.strategies.optuna_sampler import SLOT_ATTR, violation
 from nas.strategy_registry import is_multi_objective
 
 space = SPACES["nb201"]
@@ -269,3 +269,27 @@ def test_ehvi_never_proposes_an_architecture_a_worker_is_still_training():
         strategy.observe(Observation(arch, objectives(arch)))
     asked = [strategy.ask() for _ in range(12)]  # six refits, none of it observed yet
     assert len(set(asked)) == 12 and not set(asked) & strategy.evaluated
+
+
+@pytest.mark.parametrize("lag", [1, 4])
+def test_nsga2_generations_are_its_population_size_and_every_member_can_be_a_parent(lag):
+    """Slot s is a member of generation s // P and bred from the parents of the latest generation it sees whole:
+    with ``lag`` > 1, Optuna's own count made generations of P + lag - 1 trials whose last lag - 1 were never
+    parents, as each next generation's parents were chosen before they were visible."""
+    space, size = SPACES["nb201"], 6
+    sampler = make_sampler("nsga2", space, 0, {"population_size": size}, lag=lag, directions=TWO)
+    study = optuna.create_study(directions=TWO, sampler=sampler)
+    for slot in range(30):
+        trial = study.ask()
+        trial.set_user_attr(SLOT_ATTR, slot)
+        study.tell(trial, objectives(space.suggest(trial)))
+    key = "NSGAIISampler:generation"
+    assert [t.system_attrs[key] for t in study.trials] == [slot // size for slot in range(30)]
+    number = {t._trial_id: t.number for t in study.trials}
+    parents = {int(k.rsplit(":", 1)[1]): {number[i] for i in ids} for k, ids in study.system_attrs.items()
+               if k.startswith("NSGAIISampler:parent:")}
+    assert sorted(parents) == [1, 2, 3, 4]
+    for generation, chosen in parents.items():  # from the generation before it and the parents it was bred from
+        assert chosen <= set(range((generation - 1) * size, generation * size)) | parents.get(generation - 1, set())
+    last = {g * size - k for g in range(1, 5) for k in range(1, lag)}  # each generation's last lag - 1 slots
+    assert lag == 1 or last & set().union(*parents.values())
