@@ -69,9 +69,11 @@ def read_inputs(paths: list[str]) -> list[tuple[str, np.ndarray | Image]]:
     inputs = []
     for name in paths:
         path = Path(name)
+        if path.is_dir():
+            raise UserError(f"--input {name}: a folder; give its files (--input {name.rstrip('/')}/*.png)")
         if not path.is_file():
             raise UserError(f"--input {name}: no such file")
-        if path.suffix == ".npy":
+        if path.suffix.lower() == ".npy":
             inputs.append((name, _read_npy(name, path)))
             continue
         try:

@@ -71,6 +71,9 @@ def _npy(array):
     (lambda d: Image.new("L", (28, 28)).save(d / "x.png") or "x.png", "--input x.png: image is 28x28, the model takes"),
     (lambda d: (d / "x.txt").write_text("hi") and "x.txt", "--input x.txt: not an image file or .npy array"),
     (lambda d: "missing.npy", "--input missing.npy: no such file"),
+    (lambda d: (d / "pngs").mkdir() or "pngs", "--input pngs: a folder; give its files (--input pngs/*.png)"),
+    (lambda d: np.save(d / "x.npy", np.zeros((2, 28, 28), np.uint8)) or (d / "x.npy").rename(d / "X.NPY") and "X.NPY",
+     "--input X.NPY: shape (2, 28, 28), but the model takes (1, 8, 8) images"),  # read as .npy, whatever the case
     (_npy(np.full((8, 8), np.nan)), "--input x.npy: holds NaN or infinite values; pixels must be whole numbers 0..255"),
     (_npy(np.full((8, 8), -np.inf)), "--input x.npy: holds NaN or infinite values"),
     (_npy(np.arange(64).reshape(8, 8) * 5), "--input x.npy: holds values from 0 to 315; pixels must be whole numbers"),
