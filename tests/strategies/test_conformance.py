@@ -170,6 +170,26 @@ def test_native_replay_rebuilds_the_same_state(name, space, score):
         rebuilt.tell(b, score(b))
 
 
+@pytest.mark.parametrize("space_name", sorted(SPACES))
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_native_replay_tells_the_logged_architecture_not_its_own_proposal(name, space, score):
+    """A log whose architectures are not what the strategy proposed (trials enqueued by hand, a warm start): the
+    rebuilt strategy is in the state of one that was told those architectures after each ask."""
+    rng = np.random.default_rng(7)
+    log = [(arch, score(arch)) for arch in (space.sample(rng) for _ in range(12))]
+    told = STRATEGIES[name](space, seed=5, **OPTIONS.get(name, {}))
+    for arch, value in log:
+        told.ask()
+        told.tell(arch, value)
+    rebuilt = STRATEGIES[name](space, seed=5, **OPTIONS.get(name, {}))
+    rebuilt.replay(log)
+    for _ in range(8):
+        (a, budget_a), (b, budget_b) = unpack(told.ask()), unpack(rebuilt.ask())
+        assert (a, budget_a) == (b, budget_b)
+        told.tell(a, score(a))
+        rebuilt.tell(b, score(b))
+
+
 def test_strategies_beat_nothing_on_the_synthetic_landscape(strategy_name, space_name, space, score):
     """Not a benchmark: checks the strategy uses the scores at all (it must end above the 95th percentile of random
     scores)."""
