@@ -13,12 +13,13 @@ from nas.tracking import RetrainRun, SearchTracker, load_model, promote_champion
 def test_champion_moves_only_to_a_better_model_on_the_same_test_images(mlflow_uri):
     client = MlflowClient(mlflow_uri)
     experiment_id = client.create_experiment("models")
-    models = [torch.nn.Linear(2, 2) for _ in range(5)]
+    models = [torch.nn.Linear(2, 2) for _ in range(6)]
     example = np.zeros((2, 2), dtype=np.float32)  # batch > 1: dynamic batch
-    v1, v2, v3, v5, v4 = (register_model(mlflow_uri, client.create_run(experiment_id).info.run_id, model, example, {},
-                                         "m").version for model in models)
+    v1, v2, v3, v5, v6, v4 = (register_model(mlflow_uri, client.create_run(experiment_id).info.run_id, model, example,
+                                             {}, "m").version for model in models)
     assert promote_champion(mlflow_uri, "m", v1, "digits", 0.95, "split-a") == v1  # no champion yet
     assert promote_champion(mlflow_uri, "m", v2, "digits", 0.94, "split-a") == v1  # worse: stays
+    assert promote_champion(mlflow_uri, "m", v6, "digits", 0.95, "split-a") == v1  # a tie does not beat it: stays
     assert promote_champion(mlflow_uri, "m", v3, "mnist5k", 0.99, "split-m") == v1  # another dataset: not comparable
     # The same dataset split with another seed: other (here easier) test images, not comparable either
     assert promote_champion(mlflow_uri, "m", v5, "digits", 0.99, "split-b") == v1
@@ -27,7 +28,7 @@ def test_champion_moves_only_to_a_better_model_on_the_same_test_images(mlflow_ur
     assert str(client.get_model_version_by_alias("m", "champion").version) == v4
     loaded, _ = load_model("models:/m@champion", mlflow_uri)
     x = torch.randn(3, 2)
-    assert torch.allclose(loaded(x), models[4](x))
+    assert torch.allclose(loaded(x), models[5](x))
 
 
 def test_retrain_run_under_the_search_registers_a_model_with_metadata_and_lineage(mlflow_uri):
