@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import time
 import warnings
 import zlib
@@ -231,6 +232,13 @@ class TrainingObjective:
         return model, inherit(parent_arch, parent_model.eval(), arch, model, rng)
 
 
+def drop_stale_weights(study: optuna.Study, folder: Path) -> None:
+    """Remove the trial weights in ``folder`` when ``study`` has no trials yet: they are an earlier study's of the
+    same name (its storage deleted, say), whose trial #3 need not be this one's, and a child would inherit them."""
+    if folder.is_dir() and not study.get_trials(deepcopy=False):
+        shutil.rmtree(folder)
+
+
 def save_trial_weights(folder: Path, number: int, arch: str, model: Any) -> None:
     """A trial's trained weights, written whole or not at all (a kill mid-write leaves the old file or none)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -377,6 +385,8 @@ def search(params: Params, report: Callable[[str], None] = print) -> dict[str, A
             uri = tracking_uri(params.tracking.uri)
             open_tracking(uri, params.tracking.experiment)  # an unusable MLflow store, before the study is touched
             claim(study, report)
+            if s.inherit:
+                drop_stale_weights(study, INHERIT_DIR / study_name)
             same_latency_hardware(study, params)
             if warm and WARMUP_ATTR not in study.user_attrs:  # a resumed search reads it (recorded_warmup)
                 study.set_user_attr(WARMUP_ATTR, [space.encode(arch) for arch in warm])

@@ -6,14 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import optuna
 import pytest
 import torch
 
 from nas.config import Params
 from nas.data import load_prepared, normalize
 from nas.errors import UserError
-from nas.search.stage import make_objective, save_trial_weights
-from nas.spaces import SPACES
+from nas.search.stage import drop_stale_weights, make_objective, save_trial_weights
+from nas.spaces import SPACES, NetworkConfig
 from nas.tracking import SearchTracker, flush_trackers
 from tests.conftest import flip_a_tensor_bit
 
@@ -59,7 +60,7 @@ def test_the_child_starts_as_its_parent_function_preserving(child_of_trial_0, pr
     objective(0, space.decode(PARENT), lambda *_: None)
     parent = space.build(space.decode(PARENT), objective.network)
     parent.load_state_dict(torch.load(folder / "trial-0.pt", weights_only=True)["state_dict"])
-    child, transfer = objective._inherit(space, space.decode(CHILD), 0)
+    child, _ = objective._inherit(space, space.decode(CHILD), 0)
     data = load_prepared(prepared_digits)
     x = normalize(data.val.x[:64], data.manifest)
     with torch.no_grad():
@@ -106,3 +107,19 @@ def test_a_corrupt_or_foreign_parent_checkpoint_is_one_user_error_naming_it(chil
     assert ("holds trial #3's weights" in str(caught.value)) == (content == "another trial's")
     assert ("CRC-32" in str(caught.value)) == (content == "flipped")
     assert sorted(p.name for p in folder.iterdir()) == ["trial-0.pt"]  # nothing written for the child
+
+
+def test_a_new_study_of_an_old_name_does_not_inherit_the_old_studys_weights(tmp_path):
+    """The weights in checkpoints/inherit/<study> belong to the study of that name that wrote them: a new one (its
+    storage deleted and the search started again) starts without them; a resumed one keeps them."""
+    folder = tmp_path / "inherit" / "s"
+    parent = SPACES["macro"].build(SPACES["macro"].decode(PARENT), NetworkConfig(4, 1, 1, 10))
+    save_trial_weights(folder, 0, PARENT, parent)
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'optuna.db'}", study_name="s", direction="maximize")
+    study.add_trial(optuna.trial.create_trial(value=0.5))
+    drop_stale_weights(study, folder)
+    assert (folder / "trial-0.pt").is_file()  # a resumed study: its own weights
+    optuna.delete_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    fresh = optuna.create_study(storage=f"sqlite:///{tmp_path / 'optuna.db'}", study_name="s", direction="maximize")
+    drop_stale_weights(fresh, folder)
+    assert not folder.exists()
