@@ -44,7 +44,11 @@ Weisfeiler-Lehman graph kernel of NAS-BOWL (Ru et al. 2021; subtree features at 
 live ops), on the same seeds: its own linear kernel 0.944, an RBF on its normalised features 0.964, beside the one-hot
 encoding 0.966 (+0.002 ± 0.002 over the RBF, paired), beside one-hot and paths 0.963. Dividing the
 improvement by the table's training time (EHVI per second, Snoek et al. 2012, with the cost known exactly) buys 15 %
-more evaluations and loses hypervolume (0.961 against 0.967).
+more evaluations and loses hypervolume (0.961 against 0.967). A zero-cost proxy as one more GP input (synflow,
+Tanaka et al. 2020, which needs no data, of each table architecture at the table's network size; standardised log,
+scaled 1 or 3 against the binary inputs), on 60 other unused seeds: 0.962 and 0.964 against 0.962 without (paired
+-0.001 ± 0.005 and +0.002 ± 0.006): no gain, as among architectures of one parameter count synflow ranks their
+accuracy at Spearman -0.45 to 0.24 (0.43 over the whole table, where it mostly counts parameters, 0.75).
 
 Observations: a failed trial is only remembered as evaluated; a pruned one is modelled, and joins the front, with
 the accuracy it had when stopped; an infeasible one (``feasible=False``) informs the GP but never the front.
