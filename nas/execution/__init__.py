@@ -39,6 +39,16 @@ async def _import(module: str) -> None:
 
 
 @contextmanager
+def _quiet(logger: logging.Logger, level: int) -> Iterator[None]:
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+@contextmanager
 def executor(kind: str, workers: int = 1, address: str = "", warm_up: str = "") -> Iterator[Pool]:
     """A pool running up to ``workers`` calls at once.
 
@@ -66,6 +76,9 @@ def executor(kind: str, workers: int = 1, address: str = "", warm_up: str = "") 
                                 "`dask scheduler` and `dask worker ADDRESS`, or leave dask_address empty for a local "
                                 "cluster") from None
         else:
+            # The scheduler and the nannies run in this process, whose "distributed" logger LocalCluster's
+            # silence_logs does not quiet: some 40 INFO lines a search would print about the cluster's plumbing.
+            stack.enter_context(_quiet(logging.getLogger("distributed"), logging.ERROR))
             # One thread per worker: a trial trains with one intra-op thread wherever it runs (nas.search.stage).
             cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                        dashboard_address=None, silence_logs=logging.ERROR))

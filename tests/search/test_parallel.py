@@ -4,6 +4,8 @@ PostgreSQL; a dead worker is found by Optuna's heartbeat."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import optuna
@@ -158,3 +160,15 @@ def test_a_second_search_on_a_study_that_is_being_searched_is_refused(tmp_path):
     finally:
         timer.cancel()
     assert study.get_trials() == []
+
+
+
+def test_a_local_dask_cluster_keeps_its_plumbing_off_the_terminal():
+    """Its scheduler and nannies run in the search's process and log each connection, worker and shutdown at INFO
+    (some 40 lines around a search's own once the tracking layer's imports have set up logging): a process as the
+    search stage is, from its imports on."""
+    script = ("import nas.tracking\nfrom nas.execution import executor\nimport operator\n"
+              "with executor('dask', 1) as pool:\n    print(pool.submit(operator.neg, 1).result())\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            check=True)
+    assert result.stdout == "-1\n" and "distributed." not in result.stderr, result.stderr
