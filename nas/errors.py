@@ -1,4 +1,5 @@
-"""The one exception type that user mistakes become: the CLI prints its message on one line and exits 2."""
+"""The one exception type that user mistakes become (the CLI prints its message on one line and exits 2), and the
+checks that raise it for what many commands share."""
 
 from __future__ import annotations
 
@@ -26,4 +27,5 @@ def check_writable(option: str, folder: Path, files: Iterable[Path] = ()) -> Non
         raise UserError(f"{option}: {existing} is a file, not a folder")
     for path in (existing, *(f for f in files if f.exists())):
         if not os.access(path, os.W_OK | (os.X_OK if path.is_dir() else 0)):
-            raise UserError(f"{option}: {path} is not writable")
+            raise UserError(f"{option}: {path} is not writable" + ("" if path.is_dir() else
+                                                                    "; make it writable or remove it"))

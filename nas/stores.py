@@ -50,6 +50,7 @@ def sqlite_tables(path: str | Path) -> set[str] | None:
 
 
 MLFLOW_TABLES = {"experiments", "runs", "registered_models"}  # in every MLflow store with a model registry
+OPTUNA_TABLES = {"studies", "trials", "version_info"}  # in every Optuna RDB storage
 
 
 def check_store(uri: str, shown: str, hint: str) -> None:

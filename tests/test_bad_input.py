@@ -480,3 +480,30 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(name, outcomes):
     assert re.search(case.error, lines[0]), lines[0]
     assert not any(text in output for text in case.forbidden), output
     assert snapshot(outcome.project) == outcome.before, "the command changed files or stores"
+
+
+def test_evaluate_refuses_an_output_it_cannot_write_before_it_writes_anything(project_template, tmp_path,
+                                                                             monkeypatch):
+    """A read-only reports/report.md (made so for root too: root may write any file) stops evaluate before the
+    metrics, plots or export are written."""
+    from nas.config import load_params
+    from nas.errors import UserError
+    from nas.evaluation.evaluate import evaluate
+
+    project = tmp_path / "project"
+    shutil.copytree(project_template, project)
+    evaluate_inputs()(project)
+    (project / "reports").mkdir()
+    locked = project / "reports" / "report.md"
+    locked.write_text("an earlier run's report\n")
+    locked.chmod(0o444)
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        False if Path(path).resolve() == locked and mode & os.W_OK else access(path, mode, **kw)))
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    before = snapshot(project)
+    with pytest.raises(UserError, match=r"^the evaluate stage's outputs: reports/report.md is not writable; make it "
+                                        r"writable or remove it$"):
+        evaluate(load_params("params.yaml"), report=lambda _: None)
+    assert snapshot(project) == before

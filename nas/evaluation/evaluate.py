@@ -30,14 +30,15 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from nas.config import Params  # noqa: E402
 from nas.data import load_prepared, normalize  # noqa: E402
-from nas.errors import UserError, check_writable  # noqa: E402
+from nas.errors import UserError, check_writable, first_line  # noqa: E402
 from nas.estimation.cost import count_params  # noqa: E402
 from nas.reports import architecture_plot, top_trials, write_search_reports  # noqa: E402
 from nas.reports.run_report import write_report  # noqa: E402
+from nas.reports.search_report import SEARCH_KIND_PLOTS  # noqa: E402
 from nas.search import records  # noqa: E402
 from nas.serving.export import export  # noqa: E402
 from nas.spaces import SPACES  # noqa: E402
-from nas.stores import redact, sqlite_path  # noqa: E402
+from nas.stores import OPTUNA_TABLES, redact, sqlite_path, sqlite_tables  # noqa: E402
 from nas.tracking import CHAMPION, check_registered, log_results, promote_champion, tracking_uri  # noqa: E402
 from nas.training import pick_device, predict  # noqa: E402
 from nas.training.retrain import BEST_PT, RETRAIN_JSON, load_checkpoint, read_output  # noqa: E402
@@ -93,6 +94,11 @@ def confusion_plot(y: torch.Tensor, pred: torch.Tensor, classes: list[str], path
     return path
 
 
+# What evaluate writes, or removes (an earlier search's plots, the other export format), by folder.
+OUTPUTS = {METRICS_JSON.parent: (METRICS_JSON.name, DETAILS_JSON.name, REPORT_MD.name, "best_arch.png",
+                                 "confusion_matrix.png", "trials.csv", "trials.png", "search_progress.csv",
+                                 "search_progress.png", *sorted(SEARCH_KIND_PLOTS)),
+           EXPORT_DIR: ("model.onnx", "model.onnx.data", "model.torchscript.pt")}
 # What evaluate reads of the retrain stage's two outputs.
 RECORDED = {RETRAIN_JSON: ("mlflow.registered_model", "mlflow.version", "mlflow.run_id"),
             BEST_PT: ("manifest.splits", "manifest.classes", "manifest.dataset", "search.study_name", "search.strategy",
@@ -120,23 +126,26 @@ def _check_inputs(params: Params, retrained: dict[str, Any], ckpt: dict[str, Any
         raise UserError(f"{BEST_PT}: trained on other splits than {params.data.out} holds (data.dataset, fractions or "
                         "seed changed since it was retrained): its test images may be ones it trained on; rerun "
                         "the search and retrain stages (dvc repro)")
+    for folder, names in OUTPUTS.items():
+        check_writable("the evaluate stage's outputs", folder, [folder / name for name in names])
     storage, name = params.search.storage, ckpt["search"]["study_name"]
-    path = sqlite_path(storage)
+    shown, path = f"search.storage {redact(storage)}", sqlite_path(storage)
     if path is not None and not Path(path).is_file():
-        raise UserError(f"search.storage {redact(storage)}: no such database, so no study {name!r} to report; run "
-                        "the search stage (dvc repro search)")
+        raise UserError(f"{shown}: no such database, so no study {name!r} to report; run the search stage "
+                        "(dvc repro search)")
+    if path is not None and not OPTUNA_TABLES <= (sqlite_tables(path) or set()):  # Optuna would add its tables
+        raise UserError(f"{shown}: {path} is not an Optuna study store; name the one the search wrote")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
-        raise UserError(f"search.storage {redact(storage)}: holds no study {name!r}, which {BEST_PT} was searched "
-                        "in; run the search stage (dvc repro search)") from None
+        raise UserError(f"{shown}: holds no study {name!r}, which {BEST_PT} was searched in; run the search stage "
+                        "(dvc repro search)") from None
+    except RuntimeError as exc:  # a storage of another Optuna version's schema
+        raise UserError(f"{shown}: {first_line(exc)}") from None
     registered = retrained["mlflow"]
     check_registered(tracking_uri(params.tracking.uri), registered["registered_model"], registered["version"],
                      str(RETRAIN_JSON))
-    reports, exported = METRICS_JSON.parent, EXPORT_DIR
-    for folder in (reports, exported):
-        check_writable("the evaluate stage's outputs", folder, folder.glob("*") if folder.is_dir() else ())
     return study
 
 

@@ -146,9 +146,9 @@ class Evolution:
             # every species is stagnant.
             shared.append(float(fitness_array[species.members].mean()) * (c.stagnant_penalty if stagnant else 1.0))
         counts = self._allocate(np.asarray(shared), c.population_size)
-        top = float(fitness_array.max())
-        if top > self.best:
-            self.best, self.improved_at = top, self.generation
+        population_top = float(fitness_array.max())
+        if population_top > self.best:
+            self.best, self.improved_at = population_top, self.generation
         elif self.generation - self.improved_at >= c.population_stagnation and len(self.species) > 1:
             first, second = sorted(range(len(self.species)),
                                    key=lambda i: -fitness_array[self.species[i].members].max())[:2]

@@ -23,10 +23,11 @@ from nas.strategies.local_search import LocalSearch
 from nas.strategies.mcts import MCTS
 from nas.strategies.mo_regularized_evolution import MORegularizedEvolution
 from nas.strategies.neat import NEAT
-from nas.strategies.optuna_sampler import ReseededSampler, SamplerStrategy, StrategySampler, violation
+from nas.strategies.optuna_sampler import SamplerStrategy, StrategySampler, violation
 from nas.strategies.random_search import RandomSearch
 from nas.strategies.regularized_evolution import RegularizedEvolution
 from nas.strategies.reinforce import REINFORCE
+from nas.strategies.reseeded import ReseededSampler
 from nas.strategies.warmup import WarmStarted
 from nas.strategy_registry import (
     _DEFAULT_OPTIONS,

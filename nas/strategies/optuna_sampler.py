@@ -7,6 +7,8 @@ of one Optuna study (the single trial log) and native strategies work in any pla
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(lambda trial: score(space.suggest(trial)), n_trials=50)
 
+Optuna's own samplers run over the same slots and views (``nas.strategies.reseeded``).
+
 **Slots.** Each proposal has a slot, its place in the search's sequence of proposals (the trial's user attribute
 ``slot``, set by the search loop; in a plain study, the number of trials told before it). The proposal for slot
 ``s`` is made from the trials of slots ``0 .. s - lag`` only, told in slot order, and from a seed derived from ``s``:
@@ -23,13 +25,10 @@ attribute ``budget``, which the search loop trains to.
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Callable, Container
 from typing import Any
 
-import numpy as np
 import optuna
-from optuna.samplers._ga import BaseGASampler
 from optuna.study.study import _ThreadLocalStudyAttribute
 from optuna.trial import FrozenTrial, TrialState
 
@@ -91,8 +90,10 @@ class _TrialsView:
     last intermediate value in the study's one direction, and fails in a multi-objective study ("A single direction
     cannot be retrieved"); without a curve it ranks them below every completed trial."""
 
-    def __init__(self, storage: optuna.storages.BaseStorage, numbers: set[int], curveless: bool = False) -> None:
+    def __init__(self, storage: optuna.storages.BaseStorage, numbers: set[int], curveless: bool = False,
+                 system_attrs: dict[int, dict[str, Any]] | None = None) -> None:
         self._storage, self._numbers, self._curveless = storage, numbers, curveless
+        self._system_attrs = system_attrs or {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._storage, name)
@@ -101,7 +102,9 @@ class _TrialsView:
                        states: Container[TrialState] | None = None) -> list[FrozenTrial]:
         trials = [t for t in self._storage.get_all_trials(study_id, deepcopy=deepcopy, states=states)
                   if t.number in self._numbers]
-        return [_curveless(t) if self._curveless and t.state == TrialState.PRUNED else t for t in trials]
+        trials = [_curveless(t) if self._curveless and t.state == TrialState.PRUNED else t for t in trials]
+        return [_with_system_attrs(t, self._system_attrs[t.number]) if t.number in self._system_attrs else t
+                for t in trials]
 
     def get_n_trials(self, study_id: int, state: Any = None) -> int:
         return len(self.get_all_trials(study_id, deepcopy=False,
@@ -114,10 +117,18 @@ def _curveless(trial: FrozenTrial) -> FrozenTrial:
     return trial
 
 
-def visible(study: optuna.Study, trials: list[FrozenTrial], curveless: bool = False) -> optuna.Study:
-    """``study`` as a sampler sees it when only ``trials`` have been told (``curveless``: see ``_TrialsView``)."""
+def _with_system_attrs(trial: FrozenTrial, attrs: dict[str, Any]) -> FrozenTrial:
+    trial = copy.copy(trial)
+    trial.system_attrs = {**trial.system_attrs, **attrs}
+    return trial
+
+
+def visible(study: optuna.Study, trials: list[FrozenTrial], curveless: bool = False,
+            system_attrs: dict[int, dict[str, Any]] | None = None) -> optuna.Study:
+    """``study`` as a sampler sees it when only ``trials`` have been told (``curveless``: see ``_TrialsView``;
+    ``system_attrs``: by trial number, system attributes shown in place of the stored ones)."""
     view = copy.copy(study)
-    view._storage = _TrialsView(study._storage, {t.number for t in trials}, curveless)
+    view._storage = _TrialsView(study._storage, {t.number for t in trials}, curveless, system_attrs)
     view._thread_local = _ThreadLocalStudyAttribute()  # its own trial cache
     return view
 
@@ -176,79 +187,6 @@ class StrategySampler(optuna.samplers.BaseSampler):
     def sample_independent(self, study, trial, param_name, param_distribution) -> Any:
         # Parameters outside the architecture (an objective's own hyperparameters) are sampled at random.
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
-
-
-class ReseededSampler(optuna.samplers.BaseSampler):
-    """Runs an Optuna sampler afresh for each trial, seeded from the base seed and the trial's slot, over a view of the
-    study holding only the trials of slots ``0 .. slot - lag``, so its proposal is a function of the trial log:
-    a study resumed after a crash, or run by several workers, gets the same proposals as one that never stopped
-    (Optuna's samplers otherwise keep one random stream per process, which a restart resets).
-
-    Samplers read the study's history on every call, so a new instance per trial loses nothing else. The trial
-    after one that failed because of its architecture is sampled at random instead (see ``_prepare``).
-    """
-
-    def __init__(self, factory: Callable[..., optuna.samplers.BaseSampler], seed: int, lag: int = 1,
-                 **options: Any) -> None:
-        self._factory, self._seed, self.lag, self._options = factory, seed, lag, options
-        self._inner = factory(seed=seed, **options)
-        self._generations = ((self._inner.population_size, self._inner._get_generation_key())
-                             if isinstance(self._inner, BaseGASampler) and self._inner.population_size else None)
-        # (trial id, the view, the trial as the sampler sees it) of the trial being sampled
-        self._prepared: tuple[int, optuna.Study, FrozenTrial] | None = None
-
-    def _view(self, study: optuna.Study, trial: FrozenTrial) -> optuna.Study:
-        if self._prepared is not None and self._prepared[0] == trial._trial_id:
-            return self._prepared[1]
-        done = by_slot(study)
-        slot = slot_of(study, trial, done)
-        seen = [done[j] for j in sorted(done) if j <= slot - self.lag]
-        seed = int(np.random.SeedSequence([self._seed, slot]).generate_state(1)[0])
-        if seen and seen[-1].state == TrialState.FAIL:
-            # Optuna's samplers do not learn from failed trials, so after one they would propose the same
-            # architecture again (TPE nearly always does): the trial after a failure is sampled at random.
-            self._inner = optuna.samplers.RandomSampler(seed=seed)
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                self._inner = self._factory(seed=seed, **self._options)
-        view = visible(study, seen, curveless=len(study.directions) > 1)
-        shown = self._generation(study, trial, slot)
-        self._inner.before_trial(view, shown)
-        self._prepared = (trial._trial_id, view, shown)
-        return view
-
-    def _generation(self, study: optuna.Study, trial: FrozenTrial, slot: int) -> FrozenTrial:
-        """A genetic sampler's (NSGA-II's, NSGA-III's) generations by slot: slot ``s`` is a member of generation
-        ``s // P`` (P the population size), recorded on the trial, and is bred from the parents of generation
-        ``(s - lag + 1) // P``, the latest whose members it sees all of. Optuna counts a generation's members among
-        the trials a sampler sees; with ``lag`` > 1 that made each generation P + lag - 1 trials, whose last
-        lag - 1 were never parents (they were hidden when the next generation's parents were chosen). With
-        ``lag`` 1 both are Optuna's own generations. Returns the trial as the sampler is shown it."""
-        if self._generations is None:
-            return trial
-        size, key = self._generations
-        study._storage.set_trial_system_attr(trial._trial_id, key, slot // size)
-        shown = copy.copy(trial)
-        shown.system_attrs = {**trial.system_attrs, key: max(0, slot - self.lag + 1) // size}
-        return shown
-
-    # Each call makes the trial's view first: it is what replaces ``_inner`` with this trial's sampler, and one
-    # sampler must both infer the relative search space and sample it (TPE's ``group`` keeps it between the two).
-    def infer_relative_search_space(self, study, trial):
-        view = self._view(study, trial)
-        return self._inner.infer_relative_search_space(view, self._prepared[2])
-
-    def sample_relative(self, study, trial, search_space):
-        view = self._view(study, trial)
-        return self._inner.sample_relative(view, self._prepared[2], search_space)
-
-    def sample_independent(self, study, trial, param_name, param_distribution):
-        view = self._view(study, trial)
-        return self._inner.sample_independent(view, self._prepared[2], param_name, param_distribution)
-
-    def after_trial(self, study, trial, state, values) -> None:
-        self._inner.after_trial(study, trial, state, values)
 
 
 class SamplerStrategy:

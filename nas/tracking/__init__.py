@@ -29,6 +29,6 @@ from nas.tracking.registry import (
 )
 
 __all__ = ["CHAMPION", "EXPERIMENT_KIND_TAG", "FAIL_REASON_TAG", "TRAINING_KIND", "WORKER_TAG", "ModelVersion",
-           "RetrainRun", "SearchTracker", "TrialRun", "check_registered", "close_stale_runs", "flush_trackers", "git_commit", "load_model", "log_bench",
-           "log_results", "open_tracking", "promote_champion", "refused_by_store", "register_model", "tracking_uri",
-           "ui_link"]
+           "RetrainRun", "SearchTracker", "TrialRun", "check_registered", "close_stale_runs", "flush_trackers",
+           "git_commit", "load_model", "log_bench", "log_results", "open_tracking", "promote_champion",
+           "refused_by_store", "register_model", "tracking_uri", "ui_link"]

@@ -29,14 +29,14 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from sqlalchemy.exc import SQLAlchemyError
 
 from nas.errors import UserError, first_line
-from nas.stores import check_store, redact
+from nas.stores import check_store, reason, redact
 from nas.tracking.mlflow_tracking import (
     FAIL_REASON_TAG,
     ROLE_TAG,
+    TRACKING_ERRORS,
     close_stale_runs,
     git_commit,
     open_tracking,
-    refused_by_store,
     run_tags,
 )
 
@@ -130,12 +130,14 @@ def check_registered(uri: str, name: str, version: str, recorded_in: str) -> Non
     shown = f"tracking.uri {redact(uri)}"
     hint = f"rerun the retrain stage, which registers the model and writes {recorded_in} (dvc repro retrain)"
     check_store(uri, shown, hint)
-    with refused_by_store(uri, "reading the model registry"):
-        try:
-            MlflowClient(tracking_uri=uri).get_model_version(name, str(version))
-        except MlflowException:
+    try:
+        MlflowClient(tracking_uri=uri).get_model_version(name, str(version))
+    except TRACKING_ERRORS as exc:
+        if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
             raise UserError(f"{shown}: holds no version {version} of model {name!r}, which {recorded_in} "
                             f"names; {hint}") from None
+        raise UserError(f"{shown}: the store failed while reading the model registry ({reason(exc, uri)}); run "
+                        "the stage again once it answers") from None
 
 
 def promote_champion(uri: str, name: str, version: str, dataset: str, accuracy: float, test_split: str = "") -> str:

@@ -127,7 +127,7 @@ def test_an_output_that_cannot_be_overwritten_is_refused_before_anything_is_writ
     access = os.access
     monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
         False if Path(path) == locked and mode & os.W_OK else access(path, mode, **kw)))
-    with pytest.raises(UserError, match=f"^outputs: {locked} is not writable$"):
+    with pytest.raises(UserError, match=f"^outputs: {locked} is not writable; make it writable or remove it$"):
         check_writable("outputs", reports, reports.glob("*"))
     check_writable("outputs", reports, [reports / "metrics.json", reports / "new.png"])  # absent: written anew
     check_writable("outputs", tmp_path / "models" / "export")  # made under a writable folder

@@ -6,15 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
-import optuna
 import pytest
 import torch
 
 from nas.config import Params
 from nas.data import load_prepared, normalize
 from nas.errors import UserError
-from nas.search.stage import drop_stale_weights, make_objective, save_trial_weights
-from nas.spaces import SPACES, NetworkConfig
+from nas.search.stage import make_objective, save_trial_weights, search
+from nas.spaces import SPACES
 from nas.tracking import SearchTracker, flush_trackers
 from tests.conftest import flip_a_tensor_bit
 
@@ -109,17 +108,24 @@ def test_a_corrupt_or_foreign_parent_checkpoint_is_one_user_error_naming_it(chil
     assert sorted(p.name for p in folder.iterdir()) == ["trial-0.pt"]  # nothing written for the child
 
 
-def test_a_new_study_of_an_old_name_does_not_inherit_the_old_studys_weights(tmp_path):
-    """The weights in checkpoints/inherit/<study> belong to the study of that name that wrote them: a new one (its
-    storage deleted and the search started again) starts without them; a resumed one keeps them."""
-    folder = tmp_path / "inherit" / "s"
-    parent = SPACES["macro"].build(SPACES["macro"].decode(PARENT), NetworkConfig(4, 1, 1, 10))
-    save_trial_weights(folder, 0, PARENT, parent)
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'optuna.db'}", study_name="s", direction="maximize")
-    study.add_trial(optuna.trial.create_trial(value=0.5))
-    drop_stale_weights(study, folder)
-    assert (folder / "trial-0.pt").is_file()  # a resumed study: its own weights
-    optuna.delete_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-    fresh = optuna.create_study(storage=f"sqlite:///{tmp_path / 'optuna.db'}", study_name="s", direction="maximize")
-    drop_stale_weights(fresh, folder)
-    assert not folder.exists()
+def test_a_new_study_of_an_old_name_does_not_inherit_the_old_studys_weights(tmp_path, prepared_digits, mlflow_uri,
+                                                                              monkeypatch):
+    """The weights in checkpoints/inherit/<study> belong to the study of that name that wrote them: a search whose
+    storage was deleted starts without them; a resumed one keeps them."""
+    monkeypatch.chdir(tmp_path)
+    raw = {"data": {"out": str(prepared_digits)},
+           "search": {"space": "macro", "strategy": "regularized_evolution", "n_trials": 1, "epochs": 1, "channels": 2,
+                      "batch_size": 512, "inherit": True, "child_epochs": 1, "study_name": "s",
+                      "storage": f"sqlite:///{tmp_path / 'optuna.db'}"},
+           "tracking": {"uri": mlflow_uri, "experiment": "inherit"}}
+    search(Params.model_validate(raw), lambda _: None)
+    folder = tmp_path / "checkpoints" / "inherit" / "s"
+    assert sorted(p.name for p in folder.iterdir()) == ["trial-0.pt"]
+    (folder / "trial-7.pt").write_bytes(b"another search's")
+    raw["search"]["n_trials"] = 2
+    search(Params.model_validate(raw), lambda _: None)  # resumed: its own weights stay
+    assert sorted(p.name for p in folder.iterdir()) == ["trial-0.pt", "trial-1.pt", "trial-7.pt"]
+    (tmp_path / "optuna.db").unlink()
+    raw["search"]["n_trials"] = 1
+    search(Params.model_validate(raw), lambda _: None)  # a new study of that name
+    assert sorted(p.name for p in folder.iterdir()) == ["trial-0.pt"]

@@ -14,7 +14,7 @@ from nas.strategies.base import Observation
 from nas.strategies.ehvi import _NODES, _WEIGHTS, EHVI, improvement, yeojohnson_inverse
 from nas.strategies.lemonade import LEMONADE, inverse_density
 from nas.strategies.mo_regularized_evolution import MORegularizedEvolution, crowded_order
-from nas.strategies.optuna_sampler import SLOT_ATTR, violation
+from nas.strategies.optuna_sampler import FAIL_REASON_ATTR, SLOT_ATTR, violation
 from nas.strategy_registry import is_multi_objective
 
 space = SPACES["nb201"]
@@ -272,24 +272,30 @@ def test_ehvi_never_proposes_an_architecture_a_worker_is_still_training():
 
 
 @pytest.mark.parametrize("lag", [1, 4])
-def test_nsga2_generations_are_its_population_size_and_every_member_can_be_a_parent(lag):
-    """Slot s is a member of generation s // P and bred from the parents of the latest generation it sees whole:
-    with ``lag`` > 1, Optuna's own count made generations of P + lag - 1 trials whose last lag - 1 were never
-    parents, as each next generation's parents were chosen before they were visible."""
-    space, size = SPACES["nb201"], 6
+def test_nsga2_generations_are_population_size_completed_trials_and_every_member_can_be_a_parent(lag):
+    """The k-th completed trial (slot order) is a member of generation k // P, and a trial is bred from the latest
+    generation its view holds whole: with ``lag`` > 1, Optuna's own count made generations of P + lag - 1 trials
+    whose last lag - 1 were never parents. A failed trial is no member (nor is a pruned one), as in Optuna: a
+    generation of one completed trial and a failure would leave crossover a single parent."""
+    space, size, failed = SPACES["nb201"], 6, {1, 7, 8, 20}
     sampler = make_sampler("nsga2", space, 0, {"population_size": size}, lag=lag, directions=TWO)
     study = optuna.create_study(directions=TWO, sampler=sampler)
-    for slot in range(30):
+    for slot in range(40):
         trial = study.ask()
         trial.set_user_attr(SLOT_ATTR, slot)
-        study.tell(trial, objectives(space.suggest(trial)))
-    key = "NSGAIISampler:generation"
-    assert [t.system_attrs[key] for t in study.trials] == [slot // size for slot in range(30)]
+        arch = space.suggest(trial)
+        if slot in failed:  # its training diverged: told as a failure of the architecture
+            trial.set_user_attr(FAIL_REASON_ATTR, "diverged")
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(trial, objectives(arch))
+    completed = [t.number for t in study.trials if t.number not in failed]
+    members = {g: set(completed[g * size:(g + 1) * size]) for g in range(len(completed) // size)}
     number = {t._trial_id: t.number for t in study.trials}
     parents = {int(k.rsplit(":", 1)[1]): {number[i] for i in ids} for k, ids in study.system_attrs.items()
                if k.startswith("NSGAIISampler:parent:")}
-    assert sorted(parents) == [1, 2, 3, 4]
+    assert sorted(parents) == [1, 2, 3, 4, 5]  # the last trials see 35 (lag 1) and 32 (lag 4) completed
     for generation, chosen in parents.items():  # from the generation before it and the parents it was bred from
-        assert chosen <= set(range((generation - 1) * size, generation * size)) | parents.get(generation - 1, set())
-    last = {g * size - k for g in range(1, 5) for k in range(1, lag)}  # each generation's last lag - 1 slots
-    assert lag == 1 or last & set().union(*parents.values())
+        assert len(chosen) == size and chosen <= members[generation - 1] | parents.get(generation - 1, set())
+    last = {max(m) for m in members.values()}  # each generation's last member: hidden from the next's first child
+    assert last & set().union(*parents.values())
