@@ -256,6 +256,10 @@ CASES: dict[str, Case] = {
     "evaluate without the Optuna store": Case(
         nas("evaluate"), r"search.storage sqlite:///optuna.db: no such database, so no study '[^']+' to report",
         evaluate_inputs("optuna.db")),
+    "evaluate on a storage that is not an Optuna store": Case(
+        nas("evaluate"), r"search.storage sqlite:///mlflow.db: mlflow.db is not an Optuna study store; name the one "
+        r"the search wrote", lambda project: (evaluate_inputs()(project),
+                                              params_set(search__storage="sqlite:///mlflow.db")(project))),
     "evaluate on a study not in the store": Case(
         nas("evaluate"), r"search.storage sqlite:///optuna.db: holds no study 'gone', which models/best.pt was "
         r"searched in", evaluate_inputs(study_name="gone")),
