@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from nas.errors import UserError
 from nas.execution import executor
 from nas.execution.trial import (
+    CREATED_ATTR,
     GRACE_S,
     HEARTBEAT_S,
     Objective,
@@ -82,6 +83,8 @@ def open_study(storage: str, name: str, sampler: optuna.samplers.BaseSampler, id
     recorded = study.user_attrs.get("identity")
     if recorded is None:
         study.set_user_attr("identity", identity)
+        # Which study of this name it is: a new one, after the old was deleted, may get the old one's id (SQLite).
+        study.set_user_attr(CREATED_ATTR, f"{time.time_ns()}-{os.getpid()}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(objectives))  # the dashboard's and plots' names for the values
