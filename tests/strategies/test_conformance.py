@@ -163,11 +163,16 @@ def test_native_replay_rebuilds_the_same_state(name, space, score):
         log.append((arch, score(arch)))
     rebuilt = STRATEGIES[name](space, seed=5, **OPTIONS.get(name, {}))
     rebuilt.replay(log)
-    for _ in range(10):
-        (a, budget_a), (b, budget_b) = unpack(original.ask()), unpack(rebuilt.ask())
+    assert_same_proposals(original, rebuilt, score, 10)
+
+
+def assert_same_proposals(one, other, score, n: int) -> None:
+    """``one`` and ``other`` propose the same (architecture, budget) ``n`` times, each told its proposal's score."""
+    for _ in range(n):
+        (a, budget_a), (b, budget_b) = unpack(one.ask()), unpack(other.ask())
         assert (a, budget_a) == (b, budget_b)
-        original.tell(a, score(a))
-        rebuilt.tell(b, score(b))
+        one.tell(a, score(a))
+        other.tell(b, score(b))
 
 
 @pytest.mark.parametrize("space_name", sorted(SPACES))
@@ -183,11 +188,7 @@ def test_native_replay_tells_the_logged_architecture_not_its_own_proposal(name, 
         told.tell(arch, value)
     rebuilt = STRATEGIES[name](space, seed=5, **OPTIONS.get(name, {}))
     rebuilt.replay(log)
-    for _ in range(8):
-        (a, budget_a), (b, budget_b) = unpack(told.ask()), unpack(rebuilt.ask())
-        assert (a, budget_a) == (b, budget_b)
-        told.tell(a, score(a))
-        rebuilt.tell(b, score(b))
+    assert_same_proposals(told, rebuilt, score, 8)
 
 
 def test_strategies_beat_nothing_on_the_synthetic_landscape(strategy_name, space_name, space, score):
