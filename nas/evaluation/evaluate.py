@@ -128,6 +128,7 @@ def _check_inputs(params: Params, retrained: dict[str, Any], ckpt: dict[str, Any
                         "the search and retrain stages (dvc repro)")
     for folder, names in OUTPUTS.items():
         check_writable("the evaluate stage's outputs", folder, [folder / name for name in names])
+    # The URLs come from params.yaml: the files earlier stages wrote show them without passwords.
     storage, name = params.search.storage, ckpt["search"]["study_name"]
     shown, path = f"search.storage {redact(storage)}", sqlite_path(storage)
     if path is not None and not Path(path).is_file():
