@@ -103,7 +103,7 @@ class _TrialsView:
         trials = [t for t in self._storage.get_all_trials(study_id, deepcopy=deepcopy, states=states)
                   if t.number in self._numbers]
         trials = [_curveless(t) if self._curveless and t.state == TrialState.PRUNED else t for t in trials]
-        return [_with_system_attrs(t, self._system_attrs[t.number]) if t.number in self._system_attrs else t
+        return [with_system_attrs(t, self._system_attrs[t.number]) if t.number in self._system_attrs else t
                 for t in trials]
 
     def get_n_trials(self, study_id: int, state: Any = None) -> int:
@@ -117,7 +117,8 @@ def _curveless(trial: FrozenTrial) -> FrozenTrial:
     return trial
 
 
-def _with_system_attrs(trial: FrozenTrial, attrs: dict[str, Any]) -> FrozenTrial:
+def with_system_attrs(trial: FrozenTrial, attrs: dict[str, Any]) -> FrozenTrial:
+    """A copy of ``trial`` showing ``attrs`` among its system attributes."""
     trial = copy.copy(trial)
     trial.system_attrs = {**trial.system_attrs, **attrs}
     return trial

@@ -17,7 +17,6 @@ the one before while its last members finish.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +25,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.strategies.optuna_sampler import by_slot, slot_of, visible
+from nas.strategies.optuna_sampler import by_slot, slot_of, visible, with_system_attrs
 
 
 class ReseededSampler(optuna.samplers.BaseSampler):
@@ -64,8 +63,7 @@ class ReseededSampler(optuna.samplers.BaseSampler):
             members = {t.number: {key: k // size} for k, t in enumerate(completed)}
             bred = len(completed) // size
             study._storage.set_trial_system_attr(trial._trial_id, key, bred)  # what the dashboard shows
-            shown = copy.copy(trial)
-            shown.system_attrs = {**trial.system_attrs, key: bred}
+            shown = with_system_attrs(trial, {key: bred})
         view = visible(study, seen, curveless=len(study.directions) > 1, system_attrs=members)
         self._inner.before_trial(view, shown)
         self._prepared = (trial._trial_id, view, shown)
